@@ -1,0 +1,139 @@
+"""Command line of the app: serve, search, bulk (the read side; it never writes the index)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from app.search import Filters, QueryError, SearchService
+from app.settings import get_settings
+from indexer.store import IndexMissing, IndexProblem
+
+EPILOG_SERVE = """example:
+  python -m app serve --index data/index --port 8000"""
+EPILOG_SEARCH = """example:
+  python -m app search --index data/index cải cách hành chính
+  python -m app search --index data/index --json --limit 3 '"cai cach" -Thái'"""
+EPILOG_BULK = """input: one JSON object a line, {"id": ..., "q": ..., "source"?, "category"?, "from"?, "to"?},
+or plain lines (one query each, id = line number).
+example:
+  printf 'UBND tỉnh\\ncai cach hanh chinh\\n' | python -m app bulk --index data/index --limit 5"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser with serve, search and bulk."""
+    defaults = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m app", description="Search the tracuu index.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+    serve = sub.add_parser("serve", help="serve the search page and the JSON API", epilog=EPILOG_SERVE,
+                           formatter_class=fmt)
+    serve.add_argument("--host", default=defaults.host)
+    serve.add_argument("--port", type=int, default=defaults.port)
+    search = sub.add_parser("search", help="search from the terminal", epilog=EPILOG_SEARCH, formatter_class=fmt)
+    search.add_argument("--limit", type=int, default=10, metavar="N")
+    search.add_argument("--json", action="store_true", help="print the result as JSON")
+    search.add_argument("query", nargs="+", metavar="QUERY")
+    bulk = sub.add_parser("bulk", help="answer JSON Lines queries from stdin", epilog=EPILOG_BULK,
+                          formatter_class=fmt)
+    bulk.add_argument("--limit", type=int, default=10, metavar="N")
+    for cmd in (serve, search, bulk):
+        cmd.add_argument("--index", type=Path, default=defaults.index_dir, metavar="DIR",
+                         help=f"index folder (default {defaults.index_dir})")
+    return parser
+
+
+def _date(value: object, lineno: int, key: str) -> date | None:
+    """An ISO date from a bulk line; a bad one is a QueryError naming the line."""
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise QueryError(f"line {lineno}: '{key}' is not an ISO date: {value!r}") from None
+
+
+def read_bulk_line(line: str, lineno: int) -> dict:
+    """One bulk query from a JSON object line or a plain text line; raise QueryError if unusable."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            record = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            raise QueryError(f"line {lineno}: bad JSON ({err.msg})") from None
+        q = record.get("q")
+        if not isinstance(q, str):
+            raise QueryError(f"line {lineno}: needs a string field 'q'")
+        filters = Filters(record.get("source"), record.get("category"),
+                          _date(record.get("from"), lineno, "from"), _date(record.get("to"), lineno, "to"))
+        return {"id": record.get("id", lineno), "q": q, "filters": filters, "sort": record.get("sort", "relevance")}
+    return {"id": lineno, "q": stripped}
+
+
+def run_bulk(service: SearchService, lines, out, limit: int) -> int:
+    """Answer each input line in order; a bad line gets an error object, the rest go on."""
+    errors = 0
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = read_bulk_line(line, lineno)
+            result = service.bulk([item], limit=limit)[0]
+        except QueryError as err:
+            errors += 1
+            print(f"bulk: {err}", file=sys.stderr)
+            result = {"id": lineno, "total": 0, "hits": [], "error": str(err)}
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors are one clear line on stderr and a non-zero exit."""
+    args = _parser().parse_args(argv)
+    if getattr(args, "limit", 1) < 0:
+        print("error: --limit must be 0 or more", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        import uvicorn
+
+        from app.main import create_app
+
+        settings = get_settings().model_copy(update={"index_dir": args.index})
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        return 0
+    service = SearchService(args.index)
+    try:
+        if not service.is_ready():
+            raise IndexMissing(f"no index in {args.index}: build one with "
+                               f"`python -m indexer build --index {args.index} corpus/`")
+        if args.command == "search":
+            return _search(service, " ".join(args.query), args.limit, args.json)
+        stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+        return 1 if run_bulk(service, stdin, sys.stdout, args.limit) else 0
+    except (IndexMissing, IndexProblem, QueryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _search(service: SearchService, q: str, limit: int, as_json: bool) -> int:
+    """Print one search's results, as text or JSON."""
+    if not q.strip():
+        print("error: empty query", file=sys.stderr)
+        return 2
+    result = service.search(q, limit=limit)
+    if as_json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(result), ensure_ascii=False, indent=1))
+        return 0
+    print(f"{result.total} kết quả ({result.took_ms:.1f} ms)")
+    for n, hit in enumerate(result.hits, 1):
+        plain = hit.snippet.replace("<mark>", "\x1b[1m").replace("</mark>", "\x1b[0m") if sys.stdout.isatty() \
+            else hit.snippet.replace("<mark>", "").replace("</mark>", "")
+        import html
+
+        print(f"{n}. {hit.title}  [{hit.id}] {hit.published or ''}\n   {html.unescape(plain)}\n")
+    return 0

@@ -1,0 +1,18 @@
+"""Shared dependencies of the HTTP routes: settings and the one search service."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from app.search import SearchService
+from app.settings import Settings
+
+
+def get_service(request: Request) -> SearchService:
+    """The search service created with the app."""
+    return request.app.state.service
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings

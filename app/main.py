@@ -1,0 +1,82 @@
+"""The FastAPI application: routes, error handling and response headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.routes import api, pages
+from app.search import SearchService
+from app.settings import Settings, get_settings
+from indexer.store import IndexMissing, IndexProblem
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One readable sentence from pydantic's error list."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+    return "invalid request: " + "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app around one search service over settings.index_dir."""
+    settings = settings or get_settings()
+    app = FastAPI(title="tracuu", description="Tìm kiếm tin tức hành chính công tiếng Việt", version="0.1.0")
+    app.state.settings = settings
+    app.state.service = SearchService(settings.index_dir)
+
+    @app.middleware("http")
+    async def limits_and_headers(request: Request, call_next):
+        """Refuse oversized bodies before reading them; add security headers to every answer."""
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_bulk_bytes:
+            response = JSONResponse({"detail": f"request body larger than {settings.max_bulk_bytes} bytes"},
+                                    status_code=413)
+        else:
+            response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(IndexMissing)
+    async def on_missing(request: Request, exc: IndexMissing) -> JSONResponse:
+        return JSONResponse({"detail": "the index is empty: build it with `python -m indexer build`"},
+                            status_code=503)
+
+    @app.exception_handler(IndexProblem)
+    async def on_index_problem(request: Request, exc: IndexProblem) -> JSONResponse:
+        return JSONResponse({"detail": "the index cannot be read right now; it needs a rebuild"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        # Never a stack trace or a file path in an answer.
+        return JSONResponse({"detail": "internal error / lỗi máy chủ"}, status_code=500)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,157 @@
+"""JSON API: search, bulk lookups, documents and health."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field, field_validator
+
+from app.deps import get_app_settings, get_service
+from app.search import Filters, QueryError, SearchService
+from app.settings import Settings
+
+router = APIRouter()
+
+SortName = Literal["relevance", "newest", "oldest"]
+
+
+class HitOut(BaseModel):
+    """One hit as the API returns it."""
+
+    id: str
+    title: str
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None
+    score: float
+    snippet: str = ""
+
+
+class SearchOut(BaseModel):
+    """A page of search results."""
+
+    query: str
+    total: int
+    took_ms: float
+    hits: list[HitOut]
+    expansions: list[dict] = []
+
+
+class BulkQuery(BaseModel):
+    """One query of a bulk request, with optional filters."""
+
+    id: str | int
+    q: str = Field(max_length=2000)
+    source: str | None = None
+    category: str | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    sort: SortName = "relevance"
+
+    model_config = {"populate_by_name": True}
+
+    @field_validator("q")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("query contains a NUL character")
+        return value
+
+
+class BulkIn(BaseModel):
+    """A bulk request: up to 1,000 queries answered in order."""
+
+    queries: list[BulkQuery]
+    limit: int = Field(default=10, ge=0, le=100)
+
+
+class BulkHit(BaseModel):
+    """A hit in a bulk answer (no snippet)."""
+
+    id: str
+    score: float
+    title: str
+
+
+class BulkResult(BaseModel):
+    """The answer to one query of a bulk request."""
+
+    id: str | int
+    total: int
+    hits: list[BulkHit]
+
+
+class BulkOut(BaseModel):
+    """The answers of a bulk request, in the order asked."""
+
+    results: list[BulkResult]
+
+
+def check_query(q: str, settings: Settings) -> str:
+    """Reject empty, oversized or NUL-bearing queries with a clear 422."""
+    if not q.strip():
+        raise HTTPException(422, "empty query: type something to search for / hãy nhập từ khóa")
+    if len(q) > settings.max_query_chars:
+        raise HTTPException(422, f"query is longer than {settings.max_query_chars} characters"
+                                 f" / truy vấn dài quá {settings.max_query_chars} ký tự")
+    if "\x00" in q:
+        raise HTTPException(422, "query contains a NUL character")
+    return q
+
+
+@router.get("/api/search", response_model=SearchOut, summary="Ranked full-text search with snippets")
+def api_search(
+    service: Annotated[SearchService, Depends(get_service)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    q: Annotated[str, Query(description="query: words, \"phrases\", -exclusions")],
+    limit: Annotated[int, Query(ge=0, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    source: str | None = None,
+    category: str | None = None,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    sort: SortName = "relevance",
+) -> dict:
+    """Search the index; `from`/`to` are ISO dates, `sort` is relevance, newest or oldest."""
+    check_query(q, settings)
+    try:
+        result = service.search(q, limit=min(limit, settings.max_limit), offset=offset, sort=sort,
+                                filters=Filters(source, category, from_, to))
+    except QueryError as err:
+        raise HTTPException(422, str(err)) from None
+    return asdict(result)
+
+
+@router.post("/api/search/bulk", response_model=BulkOut, summary="Many queries in one request")
+def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service)],
+             settings: Annotated[Settings, Depends(get_app_settings)]) -> dict:
+    """Answer up to 1,000 queries in order, top hits without snippets."""
+    if len(body.queries) > settings.max_bulk_queries:
+        raise HTTPException(413, f"at most {settings.max_bulk_queries} queries per request"
+                                 f" (got {len(body.queries)})")
+    items = [{"id": item.id, "q": item.q, "sort": item.sort,
+              "filters": Filters(item.source, item.category, item.from_, item.to)} for item in body.queries]
+    try:
+        return {"results": service.bulk(items, limit=body.limit)}
+    except QueryError as err:
+        raise HTTPException(422, str(err)) from None
+
+
+@router.get("/api/documents/{doc_id}", summary="One stored article")
+def api_document(doc_id: str, service: Annotated[SearchService, Depends(get_service)]) -> dict:
+    """The stored article; 404 for an unknown id."""
+    doc = service.document(doc_id)
+    if doc is None:
+        raise HTTPException(404, f"no article with id {doc_id!r}")
+    return doc
+
+
+@router.get("/healthz", summary="Index size and version")
+def healthz(service: Annotated[SearchService, Depends(get_service)]) -> dict:
+    """Liveness plus the live index's document count and version."""
+    if not service.is_ready():
+        return {"status": "empty", "documents": 0, "version": None}
+    return {"status": "ok", **service.stats()}

@@ -1,0 +1,111 @@
+"""HTML pages: the search page and the stored article page (work without JavaScript)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from app.deps import get_app_settings, get_service
+from app.search import SORTS, Filters, QueryError, SearchService
+from app.settings import Settings
+from indexer.store import IndexMissing
+
+router = APIRouter()
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+PAGE_SIZE = 10
+
+
+def vn_number(value: float, decimals: int = 0) -> str:
+    """Vietnamese number formatting: 1.234.567 and 0,02."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+
+
+def vn_date(iso: str | None) -> str:
+    """An ISO datetime as 18/03/2024 16:45 (or only the date when no time was known)."""
+    if not iso:
+        return ""
+    day, _, clock = iso.partition("T")
+    y, m, d = day.split("-")
+    clock = clock[:5]
+    return f"{d}/{m}/{y}" + (f" {clock}" if clock and clock != "00:00" else "")
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) links are rendered; anything else (javascript:, data:) is dropped."""
+    if url and url.lower().startswith(("http://", "https://")):
+        return url
+    return None
+
+
+templates.env.filters["vn_number"] = vn_number
+templates.env.filters["vn_date"] = vn_date
+templates.env.filters["safe_url"] = safe_url
+
+
+def _parse_date(value: str | None) -> date | None:
+    """An ISO date from a form field; an unreadable one raises QueryError."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"ngày không hợp lệ: {value!r} (dùng dạng 2024-03-18)") from None
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def search_page(request: Request, service: Annotated[SearchService, Depends(get_service)],
+                settings: Annotated[Settings, Depends(get_app_settings)],
+                q: str = "", page: str = "1", source: str = "", category: str = "",
+                to: str = "", sort: str = "relevance") -> HTMLResponse:
+    """The search form and, when a query is given, one page of results."""
+    from_ = request.query_params.get("from", "")  # "from" is a Python keyword
+    ctx: dict = {"request": request, "q": q, "source": source, "category": category, "from_": from_, "to": to,
+                 "sort": sort if sort in SORTS else "relevance", "result": None, "error": None, "ready": True,
+                 "page": 1, "pages": 0}
+    status = 200
+    if not service.is_ready():
+        ctx["ready"] = False
+    elif q.strip():
+        try:
+            if len(q) > settings.max_query_chars:
+                raise QueryError(f"Từ khóa dài quá {settings.max_query_chars} ký tự.")
+            page_no = int(page) if page.isdigit() and 0 < int(page) <= 1000 else 1
+            filters = Filters(source or None, category or None, _parse_date(from_), _parse_date(to))
+            result = service.search(q.replace("\x00", " "), limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
+                                    filters=filters, sort=ctx["sort"])
+            ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
+        except QueryError as err:
+            ctx["error"], status = str(err), 422
+        except IndexMissing:
+            ctx["ready"] = False
+
+    def page_url(n: int) -> str:
+        params = {k: v for k, v in (("q", q), ("source", source), ("category", category), ("from", from_),
+                                    ("to", to), ("sort", ctx["sort"] if ctx["sort"] != "relevance" else ""))
+                  if v}
+        return "/?" + urlencode({**params, "page": n})
+
+    ctx["page_url"] = page_url
+    ctx["Markup"] = Markup
+    return templates.TemplateResponse(request, "search.html", ctx, status_code=status)
+
+
+@router.get("/articles/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
+def article_page(request: Request, doc_id: str,
+                 service: Annotated[SearchService, Depends(get_service)]) -> HTMLResponse:
+    """The stored article, cleaned, in full."""
+    doc = service.document(doc_id) if service.is_ready() else None
+    if doc is None:
+        return templates.TemplateResponse(request, "notfound.html", {"request": request, "doc_id": doc_id},
+                                          status_code=404)
+    paragraphs = [p for p in doc.get("body", "").split("\n") if p.strip()]
+    return templates.TemplateResponse(request, "article.html",
+                                      {"request": request, "doc": doc, "paragraphs": paragraphs})

@@ -1,0 +1,196 @@
+"""The search service: a plain Python API over the live index (no HTTP in here).
+
+One service object is shared by every request; each thread keeps its own Whoosh searcher,
+reopened only when the index changed (a new generation, or a commit by `indexer update`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime
+from pathlib import Path
+
+from whoosh import query as wq
+from whoosh.scoring import BM25F
+from whoosh.sorting import FieldFacet
+
+from app import query as query_mod
+from app.snippets import mark, snippet, term_spans
+from indexer.store import IndexMissing, current_generation, open_index
+
+SORTS = ("relevance", "newest", "oldest")
+
+
+class QueryError(ValueError):
+    """A request the service cannot answer as asked (bad filter, bad sort, …)."""
+
+
+@dataclass
+class Filters:
+    """Restrictions on which articles a search may return."""
+
+    source: str | None = None
+    category: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def to_query(self) -> wq.Query | None:
+        """A Whoosh filter query, or None when nothing is restricted."""
+        parts: list[wq.Query] = []
+        if self.source:
+            parts.append(wq.Term("source", self.source))
+        if self.category:
+            parts.append(wq.Term("category", self.category))
+        if self.date_from or self.date_to:
+            if self.date_from and self.date_to and self.date_from > self.date_to:
+                raise QueryError("'from' is after 'to'")
+            start = datetime.combine(self.date_from, dtime.min) if self.date_from else None
+            end = datetime.combine(self.date_to, dtime.max) if self.date_to else None
+            parts.append(wq.DateRange("published", start, end))
+        return wq.And(parts) if parts else None
+
+
+@dataclass
+class Hit:
+    """One search result."""
+
+    id: str
+    title: str
+    score: float
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None
+    category: str | None = None
+    snippet: str = ""
+    title_html: str = ""
+
+
+@dataclass
+class SearchResult:
+    """A page of results and how the query was read."""
+
+    query: str
+    total: int
+    took_ms: float
+    hits: list[Hit] = field(default_factory=list)
+    expansions: list[dict] = field(default_factory=list)
+
+
+class SearchService:
+    """Ranked search, bulk lookups and document access over one index folder."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._index = None
+        self._generation: Path | None = None
+
+    # --- opening and reopening ----------------------------------------------------------------
+
+    def _current_index(self):
+        """The Whoosh index of the live generation, reopened when the pointer moved."""
+        gen = current_generation(self.index_dir)
+        if gen is None:
+            raise IndexMissing(f"no index in {self.index_dir}")
+        with self._lock:
+            if gen != self._generation or self._index is None:
+                self._index = open_index(self.index_dir)
+                self._generation = gen
+            return self._index
+
+    def searcher(self):
+        """This thread's searcher, refreshed only when the index changed since it was opened."""
+        ix = self._current_index()
+        local = self._local
+        s = getattr(local, "searcher", None)
+        if s is None or getattr(local, "index", None) is not ix:
+            if s is not None:
+                s.close()
+            s = ix.searcher(weighting=BM25F(B=0.75, K1=1.2))
+            local.searcher, local.index = s, ix
+        elif not s.up_to_date():
+            s = s.refresh()
+            local.searcher = s
+        return s
+
+    def is_ready(self) -> bool:
+        """True when a built index is present."""
+        try:
+            self._current_index()
+            return True
+        except IndexMissing:
+            return False
+
+    def stats(self) -> dict:
+        """Document count and version of the live index."""
+        s = self.searcher()
+        # A build moves to a new folder; an update commits a new Whoosh generation inside it.
+        version = f"{self._generation.name}.{s.reader().generation()}" if self._generation else None
+        return {"documents": s.doc_count(), "version": version}
+
+    # --- searching ----------------------------------------------------------------------------
+
+    def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
+               sort: str = "relevance", snippets: bool = True) -> SearchResult:
+        """Run one query and return a page of hits, with snippets unless told otherwise."""
+        started = time.perf_counter()
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+        plan = query_mod.build(query_mod.parse(q))
+        flt = filters.to_query() if filters else None
+        if plan.empty:
+            return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
+        s = self.searcher()
+        kwargs: dict = {"limit": offset + limit if limit else 1, "filter": flt}
+        if sort != "relevance":
+            kwargs["sortedby"] = FieldFacet("published", reverse=sort == "newest")
+        results = s.search(plan.query, **kwargs)
+        total = len(results)
+        page = list(results)[offset:offset + limit] if limit else []
+        spans = term_spans(s, [h.docnum for h in page], plan.highlight_terms) if snippets and page else {}
+        hits = []
+        for h in page:
+            stored = h.fields()
+            doc_spans = spans.get(h.docnum, {})
+            hit = Hit(id=stored["id"], title=stored.get("title", ""), score=round(float(h.score or 0.0), 4),
+                      url=stored.get("url"), source=stored.get("source"), category=stored.get("category"),
+                      published=stored["published"].isoformat() if stored.get("published") else None)
+            if snippets:
+                body_spans = doc_spans.get("body")
+                if body_spans or not doc_spans.get("abstract"):
+                    hit.snippet = snippet(stored.get("body", ""), body_spans or [])
+                else:
+                    hit.snippet = snippet(stored.get("abstract", ""), doc_spans["abstract"])
+                hit.title_html = mark(hit.title, doc_spans.get("title", []))
+            hits.append(hit)
+        return SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
+
+    def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
+        """Answer many queries with one searcher; each result is {id, total, hits[{id, score, title}]}."""
+        out = []
+        for item in queries:
+            filters = item.get("filters") or Filters()
+            res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
+                              snippets=False)
+            out.append({"id": item["id"], "total": res.total,
+                        "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
+        return out
+
+    def document(self, doc_id: str) -> dict | None:
+        """The stored article with this id, or None."""
+        s = self.searcher()
+        stored = s.document(id=doc_id)
+        if stored is None:
+            return None
+        stored.pop("content_hash", None)
+        if stored.get("published"):
+            stored["published"] = stored["published"].isoformat()
+        return stored
+
+
+def _ms(started: float) -> float:
+    """Milliseconds since started, rounded for display."""
+    return round((time.perf_counter() - started) * 1000, 2)

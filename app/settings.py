@@ -1,0 +1,30 @@
+"""Settings in one place, read once from TRACUU_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as TRACUU_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACUU_")
+
+    index_dir: Path = Path("data/index")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_query_chars: int = 500
+    default_limit: int = 10
+    max_limit: int = 100
+    max_offset: int = 10_000
+    max_bulk_queries: int = 1000
+    max_bulk_bytes: int = 1_000_000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment the first time."""
+    return Settings()

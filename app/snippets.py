@@ -1,0 +1,114 @@
+"""Highlighted snippets from the character offsets stored in the index (no re-analysis)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+from indexer.schema import SYLLABLE_SUFFIX
+
+FRAGMENT_CHARS = 220  # a fragment is about two lines of text on the page
+CONTEXT_BEFORE = 60
+MAX_FRAGMENTS = 3
+
+
+def term_spans(searcher, docnums: Iterable[int], terms: Iterable[tuple[str, str]]) -> dict[int, dict]:
+    """For each docnum, {field: [(start, end, term)]} of the given (field, term) pairs."""
+    wanted = sorted(set(docnums))
+    spans: dict[int, dict] = {d: {} for d in wanted}
+    for fieldname, text in terms:
+        try:
+            matcher = searcher.postings(fieldname, text)
+        except Exception:  # a term absent from this field: nothing to mark
+            continue
+        for docnum in wanted:
+            if not matcher.is_active():
+                break
+            if matcher.id() < docnum:
+                matcher.skip_to(docnum)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == docnum:
+                base = fieldname.removesuffix(SYLLABLE_SUFFIX)
+                for _pos, start, end in matcher.value_as("characters"):
+                    spans[docnum].setdefault(base, []).append((start, end, text))
+    return spans
+
+
+def _merge(spans: list[tuple[int, int, str]], text: str = "") -> list[tuple[int, int, set[str]]]:
+    """Sort spans and merge overlapping ones (and ones one space apart), keeping which terms each covers."""
+    merged: list[tuple[int, int, set[str]]] = []
+    for start, end, term in sorted(spans):
+        if merged and (start < merged[-1][1] or (text and text[merged[-1][1]:start] == " ")):
+            s0, e0, terms = merged[-1]
+            merged[-1] = (s0, max(e0, end), terms | {term})
+        else:
+            merged.append((start, end, {term}))
+    return merged
+
+
+def _esc(text: str) -> str:
+    """HTML-escape and fold line breaks into spaces (a snippet is one run of text)."""
+    return html.escape(text).replace("\n", " ")
+
+
+def mark(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: int | None = None) -> str:
+    """HTML-escape text[start:end] with <mark> around the spans inside it."""
+    end = len(text) if end is None else end
+    out, pos = [], start
+    for s, e, _ in _merge(spans, text):
+        if s < start or e > end:
+            continue
+        out.append(_esc(text[pos:s]))
+        out.append("<mark>" + _esc(text[s:e]) + "</mark>")
+        pos = e
+    out.append(_esc(text[pos:end]))
+    return re.sub(" {2,}", " ", "".join(out))
+
+
+def _snap_start(text: str, pos: int) -> int:
+    """Move a fragment start back to a word boundary."""
+    if pos <= 0:
+        return 0
+    space = text.rfind(" ", max(0, pos - 20), pos)
+    return space + 1 if space >= 0 else pos
+
+
+def _snap_end(text: str, pos: int) -> int:
+    """Move a fragment end forward to a word boundary."""
+    if pos >= len(text):
+        return len(text)
+    space = text.find(" ", pos, pos + 20)
+    return space if space >= 0 else pos
+
+
+def snippet(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """Up to three fragments around the best clusters of matches, joined by ' … '."""
+    if not text:
+        return ""
+    merged = _merge(spans)
+    if not merged:
+        end = _snap_end(text, FRAGMENT_CHARS)
+        return mark(text, [], 0, end) + (" …" if end < len(text) else "")
+    candidates = []
+    for i, (s, _e, _t) in enumerate(merged):
+        frag_start = max(0, s - CONTEXT_BEFORE)
+        frag_end = frag_start + FRAGMENT_CHARS
+        inside = [m for m in merged[i:] if m[1] <= frag_end]
+        distinct = set().union(*(m[2] for m in inside))
+        candidates.append((len(distinct), len(inside), -s, frag_start, frag_end))
+    candidates.sort(reverse=True)
+    chosen: list[tuple[int, int]] = []
+    for *_score, frag_start, frag_end in candidates:
+        if any(frag_start < e and s < frag_end for s, e in chosen):
+            continue
+        chosen.append((frag_start, frag_end))
+        if len(chosen) == MAX_FRAGMENTS:
+            break
+    parts = []
+    for frag_start, frag_end in sorted(chosen):
+        s, e = _snap_start(text, frag_start), _snap_end(text, min(frag_end, len(text)))
+        piece = mark(text, spans, s, e)
+        parts.append(("… " if s > 0 else "") + piece.strip() + (" …" if e < len(text) else ""))
+    return " ".join(parts).replace("… …", "…")

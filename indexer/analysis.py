@@ -1,0 +1,329 @@
+"""Vietnamese text analysis shared by the indexer and the search app.
+
+One pipeline for documents and queries: clean the text (NFC, look-alike letters, invisible
+characters), put tone marks where pyvi's dictionary has them, segment with pyvi's own
+syllable regex and CRF model while keeping character offsets, then lower-case.  Two token
+streams come out of one segmentation: pyvi words with their tone marks (``cải_cách``) and
+folded syllables (``cai``, ``cach``) for people who type without marks.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from whoosh.analysis import Token, Tokenizer
+
+# --- cleaning ------------------------------------------------------------------------------
+
+_REPLACE = {
+    "\u00d0": "Đ",  # Latin capital eth looks like Đ and is typed for it
+    "\u0189": "Đ",
+    "\u00f0": "đ",
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u3000": " ",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u2032": "'",
+    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
+    "\u2026": "...",
+    "\r\n": "\n", "\r": "\n", "\t": " ",
+}
+_REPLACE_RE = re.compile("|".join(re.escape(k) for k in sorted(_REPLACE, key=len, reverse=True)))
+# Zero-width and other invisible or control characters carry no text for a reader.
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\u00ad\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """Return the text as stored and searched: NFC, no invisible characters, plain quotes and dashes."""
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE_RE.sub("", text)
+    text = _REPLACE_RE.sub(lambda m: _REPLACE[m.group()], text)
+    return unicodedata.normalize("NFC", text)
+
+
+# --- tone marks ----------------------------------------------------------------------------
+
+_TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
+_VOWELS = set("aeiouy")
+# Open syllables whose mark pyvi's dictionary puts on the second vowel (hoà, khoẻ, thuỷ).
+_SECOND_VOWEL_PAIRS = {"oa", "oe", "uy"}
+
+
+@lru_cache(maxsize=200_000)
+def canonical_syllable(syllable: str) -> str:
+    """Move the tone mark of one syllable to the place pyvi's dictionary uses (hòa -> hoà, qúy -> quý)."""
+    letters: list[list[str]] = []  # [base, modifiers]
+    tone, tone_count = "", 0
+    for ch in unicodedata.normalize("NFD", syllable):
+        if unicodedata.combining(ch):
+            if not letters:
+                return syllable
+            if ch in _TONES:
+                tone, tone_count = ch, tone_count + 1
+            else:
+                letters[-1][1] += ch
+        else:
+            letters.append([ch, ""])
+    if tone_count != 1:
+        return syllable
+    plain = "".join(base.lower() for base, _ in letters)
+    vowels = [i for i, c in enumerate(plain) if c in _VOWELS]
+    if len(vowels) > 1 and plain[:2] in ("qu", "gi") and vowels[0] == 1:
+        vowels = vowels[1:]  # the u of qu and the i of gi belong to the consonant
+    if not vowels or vowels[-1] - vowels[0] != len(vowels) - 1:
+        return syllable
+    modified = [i for i in vowels if letters[i][1]]
+    if modified:
+        target = modified[-1]
+    elif len(vowels) == 1:
+        target = vowels[0]
+    elif vowels[-1] < len(plain) - 1:
+        target = vowels[-1]
+    elif len(vowels) == 3:
+        target = vowels[1]
+    elif len(vowels) == 2:
+        pair = plain[vowels[0]] + plain[vowels[1]]
+        target = vowels[1] if pair in _SECOND_VOWEL_PAIRS else vowels[0]
+    else:
+        return syllable
+    rebuilt = "".join(base + mods + (tone if i == target else "") for i, (base, mods) in enumerate(letters))
+    rebuilt = unicodedata.normalize("NFC", rebuilt)
+    return rebuilt if len(rebuilt) == len(syllable) else syllable
+
+
+_WORD_RE = re.compile(r"\w+")
+
+
+def canonical_tones(text: str) -> str:
+    """Canonicalise tone placement in every syllable; the length of the text never changes."""
+    return _WORD_RE.sub(lambda m: canonical_syllable(m.group()), text)
+
+
+@lru_cache(maxsize=200_000)
+def fold(text: str) -> str:
+    """Strip tone and vowel marks and lower-case: 'Đường' -> 'duong'."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", bare.replace("đ", "d"))
+
+
+def has_marks(text: str) -> bool:
+    """True when the text holds any Vietnamese tone or vowel mark (or đ)."""
+    return fold(text) != text.lower()
+
+
+# --- segmentation --------------------------------------------------------------------------
+
+# pyvi's own syllable pattern (ViTokenizer.sylabelize), kept identical so its CRF sees the same input.
+_SYLLABLE_RE = re.compile(
+    "(" + "|".join([
+        r"[A-ZĐ]+\.", r"Tp\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"Dr\.", r"ThS\.",
+        r"==>", r"->", r"\.\.\.", r">>",
+        r"\w+://[^\s]+", r"([a-zA-Z0-9_.+-]+@([a-zA-Z0-9-]+\.)+[a-zA-Z0-9-]+)",
+        r"\d+([\.,_]\d+)+", r"[^\w\s]", r"\w+",
+    ]) + ")",
+    re.UNICODE,
+)
+_PUNCT = set(string.punctuation)
+
+
+@lru_cache(maxsize=1)
+def _pyvi():
+    """Load pyvi's tokenizer once per process (its import reads the CRF model)."""
+    from pyvi.ViTokenizer import ViTokenizer
+
+    return ViTokenizer
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One pyvi word: its syllables' (start, end) offsets into the analysed text."""
+
+    spans: tuple[tuple[int, int], ...]
+
+    @property
+    def start(self) -> int:
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.spans[-1][1]
+
+
+def _is_word_token(tok: str) -> bool:
+    """Punctuation and pyvi's special arrows are segmentation context, not searchable words."""
+    return any(ch.isalnum() for ch in tok)
+
+
+def segment_lines(lines: list[str]) -> list[list[tuple[int, int, bool]]]:
+    """Segment lines with pyvi; per line, syllables as (start, end, joins_previous)."""
+    tokenizer = _pyvi()
+    sylls_per_line, feats = [], []
+    for line in lines:
+        sylls = [(m.start(), m.end()) for m in _SYLLABLE_RE.finditer(line)]
+        sylls_per_line.append(sylls)
+        if sylls:
+            feats.append(tokenizer.sent2features([line[s:e] for s, e in sylls], False))
+    labels_iter = iter(tokenizer.model.predict(feats) if feats else [])
+    out = []
+    for line, sylls in zip(lines, sylls_per_line):
+        if not sylls:
+            out.append([])
+            continue
+        labels = next(labels_iter)
+        toks = [line[s:e] for s, e in sylls]
+        row = [(sylls[0][0], sylls[0][1], False)]
+        for i in range(1, len(toks)):
+            # pyvi's join rule from ViTokenizer.tokenize, unchanged.
+            joins = (labels[i] == "I_W" and toks[i] not in _PUNCT and toks[i - 1] not in _PUNCT
+                     and not toks[i][0].isdigit() and not toks[i - 1][0].isdigit()
+                     and not (toks[i][0].istitle() and not toks[i - 1][0].istitle()))
+            row.append((sylls[i][0], sylls[i][1], joins))
+        out.append(row)
+    return out
+
+
+def segment(text: str) -> tuple[Word, ...]:
+    """Split text into pyvi words with character offsets; punctuation is dropped."""
+    canon = canonical_tones(text)
+    lines, starts, pos = [], [], 0
+    for line in canon.split("\n"):
+        lines.append(line)
+        starts.append(pos)
+        pos += len(line) + 1
+    words: list[Word] = []
+    for base, row in zip(starts, segment_lines(lines)):
+        current: list[tuple[int, int]] = []
+        for s, e, joins in row:
+            s, e = s + base, e + base
+            tok = canon[s:e]
+            if len(tok) > 1 and tok.endswith(".") and not tok.endswith("..."):
+                e -= 1  # pyvi keeps the dot of "UBND." and "Tp."; the word is the letters
+                tok = tok[:-1]
+            if not _is_word_token(tok):
+                if current:
+                    words.append(Word(tuple(current)))
+                current = []
+                continue
+            if joins and current:
+                current.append((s, e))
+            else:
+                if current:
+                    words.append(Word(tuple(current)))
+                current = [(s, e)]
+        if current:
+            words.append(Word(tuple(current)))
+    return tuple(words)
+
+
+def word_text(canon: str, word: Word) -> str:
+    """The indexed form of a word: canonical tones, lower case, syllables joined by '_'."""
+    return "_".join(canon[s:e].lower() for s, e in word.spans)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """A text analysed once: words with tone marks, and syllables both folded and with marks."""
+
+    words: tuple[tuple[str, int, int], ...]  # (word, start, end)
+    syllables: tuple[tuple[str, str, int, int], ...]  # (folded, with marks, start, end)
+
+    @property
+    def folded(self) -> list[str]:
+        """The folded syllables, in order."""
+        return [f for f, _, _, _ in self.syllables]
+
+    @property
+    def marked(self) -> list[str]:
+        """The syllables with their (canonical) marks, lower-cased, in order."""
+        return [m for _, m, _, _ in self.syllables]
+
+    def word_tokens(self) -> tuple[tuple[str, int, int, int], ...]:
+        """Tokens of the word fields: (word, start, end, position)."""
+        return tuple((w, s, e, i) for i, (w, s, e) in enumerate(self.words))
+
+    def syllable_tokens(self) -> tuple[tuple[str, int, int, int], ...]:
+        """Tokens of the syllable fields: the folded syllable, plus its marked form at the same position."""
+        out = []
+        for i, (folded, marked, s, e) in enumerate(self.syllables):
+            out.append((folded, s, e, i))
+            if marked != folded:
+                out.append((marked, s, e, i))
+        return tuple(out)
+
+
+def analyse(text: str) -> Analysed:
+    """Analyse a text into word tokens and syllable tokens with (start, end) offsets."""
+    canon = canonical_tones(text)
+    words, sylls = [], []
+    for word in segment(text):
+        words.append((word_text(canon, word), word.start, word.end))
+        for s, e in word.spans:
+            marked = canon[s:e].lower()
+            sylls.append((fold(marked), marked, s, e))
+    return Analysed(tuple(words), tuple(sylls))
+
+
+class Preanalysed(str):
+    """Tokens computed in a worker process, handed to Whoosh in place of the raw text.
+
+    A str subclass because Whoosh only passes strings to the analyzer (lists are taken as
+    ready tokens without offsets).
+    """
+
+    tokens: tuple[tuple[str, int, int, int], ...]
+
+    def __new__(cls, tokens: tuple[tuple[str, int, int, int], ...]) -> Preanalysed:
+        obj = super().__new__(cls, "")
+        obj.tokens = tokens
+        return obj
+
+    def __reduce__(self):
+        return (Preanalysed, (self.tokens,))
+
+
+# --- Whoosh glue (the class names are pickled into the index schema: keep them) ----------
+
+
+class VietnameseTokenizer(Tokenizer):
+    """Whoosh tokenizer emitting either pyvi words or syllables (folded and marked), with offsets."""
+
+    def __init__(self, kind: str = "words"):
+        self.kind = kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VietnameseTokenizer) and other.kind == self.kind
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
+        """Yield tokens for a string, or replay the tokens of a Preanalysed value."""
+        if isinstance(value, Preanalysed):
+            tokens = value.tokens
+        else:
+            analysed = analyse(value)
+            tokens = analysed.word_tokens() if self.kind == "words" else analysed.syllable_tokens()
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for text, start, end, pos in tokens:
+            t.text = text
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = text
+            if positions:
+                t.pos = start_pos + pos
+            if chars:
+                t.startchar = start_char + start
+                t.endchar = start_char + end
+            yield t
+
+
+def word_analyzer() -> VietnameseTokenizer:
+    """Analyzer for the fields of pyvi words with tone marks."""
+    return VietnameseTokenizer("words")
+
+
+def syllable_analyzer() -> VietnameseTokenizer:
+    """Analyzer for the syllable fields (each syllable folded, and with its marks when it has any)."""
+    return VietnameseTokenizer("syllables")

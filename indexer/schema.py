@@ -1,0 +1,31 @@
+"""The Whoosh schema: stored article fields, pyvi word fields and syllable fields."""
+
+from __future__ import annotations
+
+from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+
+from indexer.analysis import syllable_analyzer, word_analyzer
+
+# Searchable text fields; each has a word field (same name) and a syllable field (name + "_s").
+TEXT_FIELDS = ("title", "abstract", "body")
+SYLLABLE_SUFFIX = "_s"
+
+
+def make_schema() -> Schema:
+    """Build the schema; character offsets are stored so snippets never re-analyse a hit."""
+    words = word_analyzer()
+    sylls = syllable_analyzer()
+    fields = {
+        "id": ID(stored=True, unique=True),
+        "published": DATETIME(stored=True, sortable=True),
+        "source": ID(stored=True),
+        "category": ID(stored=True),
+        "url": STORED(),
+        "author": STORED(),
+        "views": NUMERIC(stored=True),
+        "content_hash": ID(stored=True),
+    }
+    for name in TEXT_FIELDS:
+        fields[name] = TEXT(analyzer=words, stored=True, phrase=True, chars=True)
+        fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True, chars=True)
+    return Schema(**fields)

@@ -1,0 +1,84 @@
+"""Text analysis: cleaning, tone placement, folding, segmentation with offsets."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indexer.analysis import analyse, canonical_syllable, canonical_tones, clean_text, fold, has_marks, segment
+
+
+def test_clean_text_fixes_lookalikes_invisible_and_typography():
+    raw = "\u00d0\u1ea3ng\u200b u\u0309y ban\u00a0\u201cnh\u00e2n d\u00e2n\u201d \u2013 t\u1ec9nh"
+    assert clean_text(raw) == 'Đảng ủy ban "nhân dân" - tỉnh'
+
+
+def test_clean_text_is_nfc():
+    decomposed = unicodedata.normalize("NFD", "Thái Bình")
+    assert clean_text(decomposed) == "Thái Bình"
+
+
+def test_tone_placement_is_canonical():
+    assert canonical_syllable("hòa") == canonical_syllable("hoà") == "hoà"
+    assert canonical_syllable("thủy") == canonical_syllable("thuỷ") == "thuỷ"
+    assert canonical_syllable("qúy") == "quý"
+    assert canonical_syllable("Ủy") == "Uỷ"
+    # syllables whose mark has one place only are left alone
+    for word in ["người", "giữa", "của", "hoàng", "tuổi", "quốc", "nghĩa"]:
+        assert canonical_syllable(word) == word
+
+
+def test_canonical_tones_keeps_length():
+    text = "Hòa bình, thủy lợi và qúy khách"
+    assert len(canonical_tones(text)) == len(text)
+
+
+def test_fold_strips_marks_and_d():
+    assert fold("Đường Cải Cách") == "duong cai cach"
+    assert has_marks("đường") and not has_marks("duong")
+
+
+def test_segmentation_joins_compound_words_with_offsets():
+    text = "Chủ tịch UBND tỉnh Thái Bình chủ trì hội nghị cải cách hành chính."
+    words = analyse(text).words
+    assert [w for w, _, _ in words] == ["chủ_tịch", "ubnd", "tỉnh", "thái_bình", "chủ_trì", "hội_nghị",
+                                        "cải_cách", "hành_chính"]
+    for word, start, end in words:
+        assert text[start:end].lower().replace(" ", "_") == word
+
+
+def test_different_tone_placement_gives_the_same_tokens():
+    assert analyse("hòa bình thủy lợi").words[0][0] == analyse("hoà bình thuỷ lợi").words[0][0]
+
+
+def test_folded_syllables_for_unaccented_queries():
+    assert analyse("Cải cách hành chính").folded == ["cai", "cach", "hanh", "chinh"]
+    assert analyse("Cải cách hành chính").marked == ["cải", "cách", "hành", "chính"]
+    assert analyse("cai cach hanh chinh").folded == ["cai", "cach", "hanh", "chinh"]
+
+
+def test_abbreviation_dot_is_not_part_of_the_word():
+    text = "Lãnh đạo UBND."
+    word, start, end = analyse(text).words[-1]
+    assert word == "ubnd" and text[start:end] == "UBND"
+
+
+def test_numbers_and_percentages_are_tokens():
+    words = [w for w, _, _ in analyse("GRDP tăng 7,37% ngày 18/3/2024").words]
+    assert "7,37" in words and "2024" in words
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_analyses_with_offsets_inside_it(text):
+    for word in segment(text):
+        for start, end in word.spans:
+            assert 0 <= start < end <= len(text)
+    result = analyse(text)
+    for token, start, end in result.words:
+        assert 0 <= start < end <= len(text)
+        assert token == "_".join(canonical_tones(text[start:end]).lower().split())
+    for folded, marked, start, end in result.syllables:
+        assert canonical_tones(text[start:end]).lower() == marked and fold(marked) == folded

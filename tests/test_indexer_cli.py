@@ -1,0 +1,74 @@
+"""The indexer's command-line contract: build, update, delete, bad input, the writer lock."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import CORPUS, run_cli
+
+from indexer.store import writer_lock
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_build_prints_summary_and_serves_documents(tmp_path):
+    index = tmp_path / "ix"
+    done = run_cli("indexer", "build", "--index", str(index), str(CORPUS))
+    assert done.returncode == 0
+    assert "documents 5" in done.stderr and "skipped 0" in done.stderr and " s" in done.stderr
+    found = run_cli("app", "search", "--index", str(index), "--json", "Thái Bình")
+    assert json.loads(found.stdout)["total"] >= 1
+
+
+def test_malformed_records_are_skipped_and_fail_unless_skip_bad(tmp_path):
+    src = tmp_path / "news.jsonl"
+    write_jsonl(src, [{"id": "a", "title": "Hội nghị", "body": "Ủy ban nhân dân tỉnh họp"}])
+    with open(src, "a", encoding="utf-8") as handle:
+        handle.write("{broken\n")
+    done = run_cli("indexer", "build", "--index", str(tmp_path / "ix"), str(src))
+    assert done.returncode == 1
+    assert f"{src}:2" in done.stderr and "skipped 1" in done.stderr
+    assert run_cli("indexer", "build", "--index", str(tmp_path / "ix2"), str(src), "--skip-bad").returncode == 0
+    found = run_cli("app", "search", "--index", str(tmp_path / "ix"), "--json", "ủy ban")
+    assert [h["id"] for h in json.loads(found.stdout)["hits"]] == ["a"]
+
+
+def test_missing_source_is_a_clear_error(tmp_path):
+    done = run_cli("indexer", "build", "--index", str(tmp_path / "ix"), str(tmp_path / "nope.jsonl"))
+    assert done.returncode == 2
+    assert "no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_update_replaces_and_delete_removes(tmp_path):
+    index = tmp_path / "ix"
+    src = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "title": "Tin cũ", "body": "Hội đồng nhân dân họp"},
+                                             {"id": "b", "title": "Tin khác", "body": "Sở Nội vụ tổng kết"}])
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+    upd = write_jsonl(tmp_path / "b.jsonl", [{"id": "a", "title": "Tin mới", "body": "Cải cách hành chính"},
+                                             {"id": "c", "title": "Tin thêm", "body": "Thủ tục hành chính"}])
+    done = run_cli("indexer", "update", "--index", str(index), str(upd))
+    assert done.returncode == 0 and "new 1, replaced 1" in done.stderr
+    again = run_cli("indexer", "update", "--index", str(index), str(upd))
+    assert "unchanged 2" in again.stderr
+    hits = json.loads(run_cli("app", "search", "--index", str(index), "--json", "hành chính").stdout)["hits"]
+    assert sorted(h["id"] for h in hits) == ["a", "c"]
+    done = run_cli("indexer", "delete", "--index", str(index), "a", "zzz")
+    assert done.returncode == 1 and "not found: zzz" in done.stderr and "deleted 1" in done.stderr
+    hits = json.loads(run_cli("app", "search", "--index", str(index), "--json", "hành chính").stdout)["hits"]
+    assert [h["id"] for h in hits] == ["c"]
+
+
+def test_second_writer_fails_fast_with_a_clear_message(tmp_path):
+    index = tmp_path / "ix"
+    with writer_lock(index):
+        done = run_cli("indexer", "build", "--index", str(index), str(CORPUS))
+    assert done.returncode == 2
+    assert "another build or update" in done.stderr and "LockError" not in done.stderr
+
+
+def test_delete_without_index_is_a_clear_error(tmp_path):
+    done = run_cli("indexer", "delete", "--index", str(tmp_path / "none"), "x")
+    assert done.returncode == 2 and "no index" in done.stderr
