@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
+from app.engine import Clause, Ranking
 from indexer.analysis import analyse, clean_text, has_marks
-from indexer.schema import SYLLABLE_SUFFIX
+from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 
 # BM25F field weights: a word in the title says more about the article than one in the body.
 FIELD_BOOSTS = {"title": 3.0, "abstract": 1.5, "body": 1.0}
+# Clause weights (tuned on the dev sets by bench/tune.py).
+WORD_WEIGHT = 1.0  # a pyvi word with its marks
 MARKED_SYLLABLE_WEIGHT = 0.5  # a syllable with the right marks, where segmentation differed
 FOLDED_WEIGHT = 0.2  # the same syllable without marks: found, but ranked below exact accents
-PHRASE_WEIGHT = 1.5  # consecutive query syllables found together
+UNMARKED_SYLLABLE_WEIGHT = 1.0  # the syllables of a query typed without marks
+BIGRAM_WEIGHT = 0.5  # consecutive query syllables found together
+PHRASE_STRENGTH = 1.5  # a quoted phrase counts more than free text
 
 _PART_RE = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -59,30 +64,17 @@ def parse(raw: str) -> ParsedQuery:
 
 @dataclass
 class QueryPlan:
-    """A Whoosh query plus what the user should see about how it was read."""
+    """What to rank, what must and must not match, and what to mark in snippets."""
 
-    query: wq.Query
+    ranking: Ranking
     highlight_terms: set[tuple[str, str]]
     expansions: list[dict] = field(default_factory=list)
     empty: bool = False
 
 
-def _word_terms(words: list[str], boost: float = 1.0) -> list[wq.Query]:
-    """One disjunction per word over the word fields, title weighted above body."""
-    return [wq.Or([wq.Term(f, w, boost=b * boost) for f, b in FIELD_BOOSTS.items()]) for w in words]
-
-
-def _syllable_terms(sylls: list[str], boost: float) -> list[wq.Query]:
-    """One disjunction per syllable (folded or marked) over the syllable fields."""
-    return [wq.Or([wq.Term(f + SYLLABLE_SUFFIX, s, boost=b * boost) for f, b in FIELD_BOOSTS.items()])
-            for s in sylls]
-
-
-def _phrase(sylls: list[str], boost: float) -> wq.Query:
-    """The syllables in order, in any text field."""
-    if len(sylls) == 1:
-        return _syllable_terms(sylls, boost)[0]
-    return wq.Or([wq.Phrase(f + SYLLABLE_SUFFIX, sylls, boost=b * boost) for f, b in FIELD_BOOSTS.items()])
+def _clause(weight: float, suffix: str, term: str) -> Clause:
+    """One term looked up in the title, abstract and body variants of a field kind."""
+    return Clause(weight, [(f + suffix, term, b) for f, b in FIELD_BOOSTS.items()])
 
 
 def _syllable_highlights(sylls: list[str]) -> set[tuple[str, str]]:
@@ -90,52 +82,46 @@ def _syllable_highlights(sylls: list[str]) -> set[tuple[str, str]]:
     return {(f + SYLLABLE_SUFFIX, s) for s in sylls for f in FIELD_BOOSTS}
 
 
-def _free_text(text: str) -> tuple[list[wq.Query], set[tuple[str, str]]]:
-    """Scored clauses for free text: words and marked syllables when typed with marks, folded otherwise."""
+def _text_clauses(text: str, strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]]]:
+    """Scored clauses for text: words and marked syllables when typed with marks, folded otherwise."""
     analysed = analyse(text)
     if not analysed.syllables:
         return [], set()
-    folded = analysed.folded
+    clauses = [_clause(BIGRAM_WEIGHT * strength, BIGRAM_SUFFIX, bg) for bg in analysed.bigrams]
     if has_marks(text):
-        marked = analysed.marked
-        should = _word_terms([w for w, _, _ in analysed.words])
-        should += _syllable_terms(marked, MARKED_SYLLABLE_WEIGHT)
-        should += _syllable_terms(folded, FOLDED_WEIGHT)
-        should += [_phrase(pair, PHRASE_WEIGHT) for pair in zip(marked, marked[1:])]
-        highlight = _syllable_highlights(marked)
-    else:
-        should = _syllable_terms(folded, 1.0)
-        should += [_phrase(pair, PHRASE_WEIGHT) for pair in zip(folded, folded[1:])]
-        highlight = _syllable_highlights(folded)
-    return should, highlight
+        clauses += [_clause(WORD_WEIGHT * strength, "", w) for w, _, _ in analysed.words]
+        clauses += [_clause(MARKED_SYLLABLE_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.marked]
+        clauses += [_clause(FOLDED_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.folded]
+        return clauses, _syllable_highlights(analysed.marked)
+    clauses += [_clause(UNMARKED_SYLLABLE_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.folded]
+    return clauses, _syllable_highlights(analysed.folded)
 
 
-def _exact(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
-    """A quoted phrase: its syllables in order, with their marks when it was typed with marks."""
+def _phrase_query(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
+    """A Whoosh query for the syllables in order, with their marks when typed with marks."""
     analysed = analyse(text)
     sylls = analysed.marked if has_marks(text) else analysed.folded
     if not sylls:
         return None, set()
-    return _phrase(list(sylls), 1.0), _syllable_highlights(sylls)
+    if len(sylls) == 1:
+        q = wq.Or([wq.Term(f + SYLLABLE_SUFFIX, sylls[0]) for f in FIELD_BOOSTS])
+    else:
+        q = wq.Or([wq.Phrase(f + SYLLABLE_SUFFIX, list(sylls)) for f in FIELD_BOOSTS])
+    return q, _syllable_highlights(sylls)
 
 
 def build(parsed: ParsedQuery) -> QueryPlan:
-    """Build the ranked query: free text scored, phrases required, exclusions removed."""
-    should, highlight = _free_text(parsed.text) if parsed.text.strip() else ([], set())
-    must = []
+    """Build the plan: free text and phrases ranked, phrases required, exclusions removed."""
+    clauses, highlight = _text_clauses(parsed.text) if parsed.text.strip() else ([], set())
+    required = []
     for phrase in parsed.phrases:
-        clause, marks = _exact(phrase)
-        if clause is not None:
-            must.append(clause)
+        q, marks = _phrase_query(phrase)
+        if q is not None:
+            required.append(q)
             highlight |= marks
-    if not should and not must:
-        return QueryPlan(wq.NullQuery, set(), empty=True)
-    if must:
-        positive: wq.Query = wq.And(must) if not should else wq.AndMaybe(wq.And(must), wq.Or(should))
-    else:
-        positive = wq.Or(should)
+            clauses += _text_clauses(phrase, PHRASE_STRENGTH)[0]
+    if not clauses:
+        return QueryPlan(Ranking([]), set(), empty=True)
     # "-Thận" removes articles with that syllable (names are one pyvi word, so words would miss them)
-    excluded = [clause for clause, _ in map(_exact, parsed.excluded) if clause is not None]
-    if excluded:
-        positive = wq.AndNot(positive, wq.Or(excluded))
-    return QueryPlan(positive, highlight)
+    excluded = [q for q, _ in map(_phrase_query, parsed.excluded) if q is not None]
+    return QueryPlan(Ranking(clauses, required, excluded), highlight)

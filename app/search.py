@@ -1,7 +1,7 @@
 """The search service: a plain Python API over the live index (no HTTP in here).
 
-One service object is shared by every request; each thread keeps its own Whoosh searcher,
-reopened only when the index changed (a new generation, or a commit by `indexer update`).
+One service object is shared by every request. It holds one Engine over the live index and
+replaces it only when the index changed (a new generation, or a commit by `indexer update`).
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime
+from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 
 from whoosh import query as wq
-from whoosh.scoring import BM25F
-from whoosh.sorting import FieldFacet
+from whoosh.index import TOC
 
 from app import query as query_mod
+from app.engine import Engine
 from app.snippets import mark, snippet, term_spans
 from indexer.store import IndexMissing, current_generation, open_index
 
@@ -83,53 +84,42 @@ class SearchService:
 
     def __init__(self, index_dir: Path):
         self.index_dir = Path(index_dir)
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._index = None
-        self._generation: Path | None = None
+        self._engine: Engine | None = None
+        self._version: tuple[str, int] | None = None
 
     # --- opening and reopening ----------------------------------------------------------------
 
-    def _current_index(self):
-        """The Whoosh index of the live generation, reopened when the pointer moved."""
+    def engine(self) -> Engine:
+        """The engine over the live index, replaced only when a build or update committed."""
         gen = current_generation(self.index_dir)
         if gen is None:
             raise IndexMissing(f"no index in {self.index_dir}")
+        version = (gen.name, latest_generation(gen))
         with self._lock:
-            if gen != self._generation or self._index is None:
-                self._index = open_index(self.index_dir)
-                self._generation = gen
-            return self._index
-
-    def searcher(self):
-        """This thread's searcher, refreshed only when the index changed since it was opened."""
-        ix = self._current_index()
-        local = self._local
-        s = getattr(local, "searcher", None)
-        if s is None or getattr(local, "index", None) is not ix:
-            if s is not None:
-                s.close()
-            s = ix.searcher(weighting=BM25F(B=0.75, K1=1.2))
-            local.searcher, local.index = s, ix
-        elif not s.up_to_date():
-            s = s.refresh()
-            local.searcher = s
-        return s
+            if version != self._version or self._engine is None:
+                ix = open_index(self.index_dir)
+                old = self._engine
+                self._engine = Engine(ix.searcher())
+                self._version = (gen.name, self._engine.searcher.reader().generation())
+                if old is not None:
+                    threading.Timer(30.0, old.close).start()  # requests in flight still read it
+            return self._engine
 
     def is_ready(self) -> bool:
         """True when a built index is present."""
         try:
-            self._current_index()
+            self.engine()
             return True
         except IndexMissing:
             return False
 
     def stats(self) -> dict:
         """Document count and version of the live index."""
-        s = self.searcher()
-        # A build moves to a new folder; an update commits a new Whoosh generation inside it.
-        version = f"{self._generation.name}.{s.reader().generation()}" if self._generation else None
-        return {"documents": s.doc_count(), "version": version}
+        engine = self.engine()
+        with engine.lock:
+            count = engine.searcher.doc_count()
+        return {"documents": count, "version": f"{self._version[0]}.{self._version[1]}"}
 
     # --- searching ----------------------------------------------------------------------------
 
@@ -143,29 +133,18 @@ class SearchService:
         flt = filters.to_query() if filters else None
         if plan.empty:
             return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
-        s = self.searcher()
-        kwargs: dict = {"limit": offset + limit if limit else 1, "filter": flt}
-        if sort != "relevance":
-            kwargs["sortedby"] = FieldFacet("published", reverse=sort == "newest")
-        results = s.search(plan.query, **kwargs)
-        total = len(results)
-        page = list(results)[offset:offset + limit] if limit else []
-        spans = term_spans(s, [h.docnum for h in page], plan.highlight_terms) if snippets and page else {}
+        engine = self.engine()
+        allowed = engine.docs_matching(flt) if flt is not None else None
+        scores = engine.score(plan.ranking, allowed)
+        total, ranked = engine.top(scores, offset + limit, sort)
+        page = ranked[offset:offset + limit]
         hits = []
-        for h in page:
-            stored = h.fields()
-            doc_spans = spans.get(h.docnum, {})
-            hit = Hit(id=stored["id"], title=stored.get("title", ""), score=round(float(h.score or 0.0), 4),
-                      url=stored.get("url"), source=stored.get("source"), category=stored.get("category"),
-                      published=stored["published"].isoformat() if stored.get("published") else None)
-            if snippets:
-                body_spans = doc_spans.get("body")
-                if body_spans or not doc_spans.get("abstract"):
-                    hit.snippet = snippet(stored.get("body", ""), body_spans or [])
-                else:
-                    hit.snippet = snippet(stored.get("abstract", ""), doc_spans["abstract"])
-                hit.title_html = mark(hit.title, doc_spans.get("title", []))
-            hits.append(hit)
+        with engine.lock:
+            s = engine.searcher
+            spans = term_spans(s, [d for d, _ in page], plan.highlight_terms) if snippets and page else {}
+            for docnum, score in page:
+                stored = s.stored_fields(docnum)
+                hits.append(_hit(stored, score, spans.get(docnum, {}) if snippets else None))
         return SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
 
     def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
@@ -181,8 +160,9 @@ class SearchService:
 
     def document(self, doc_id: str) -> dict | None:
         """The stored article with this id, or None."""
-        s = self.searcher()
-        stored = s.document(id=doc_id)
+        engine = self.engine()
+        with engine.lock:
+            stored = engine.searcher.document(id=doc_id)
         if stored is None:
             return None
         stored.pop("content_hash", None)
@@ -191,6 +171,28 @@ class SearchService:
         return stored
 
 
+def _hit(stored: dict, score: float, doc_spans: dict | None) -> Hit:
+    """A Hit from stored fields, with snippet and marked title when spans are given."""
+    hit = Hit(id=stored["id"], title=stored.get("title", ""), score=round(score, 4),
+              url=stored.get("url"), source=stored.get("source"), category=stored.get("category"),
+              published=stored["published"].isoformat() if stored.get("published") else None)
+    if doc_spans is not None:
+        body_spans = doc_spans.get("body")
+        if body_spans or not doc_spans.get("abstract"):
+            hit.snippet = snippet(stored.get("body", ""), body_spans or [])
+        else:
+            hit.snippet = snippet(stored.get("abstract", ""), doc_spans["abstract"])
+        hit.title_html = mark(hit.title, doc_spans.get("title", []))
+    return hit
+
+
 def _ms(started: float) -> float:
     """Milliseconds since started, rounded for display."""
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def latest_generation(gen: Path) -> int:
+    """The newest Whoosh commit number in a generation folder (cheap: one directory listing)."""
+    from whoosh.filedb.filestore import FileStorage
+
+    return TOC._latest_generation(FileStorage(str(gen)), "MAIN")

@@ -229,6 +229,7 @@ class Analysed:
 
     words: tuple[tuple[str, int, int], ...]  # (word, start, end)
     syllables: tuple[tuple[str, str, int, int], ...]  # (folded, with marks, start, end)
+    bigrams: tuple[str, ...] = ()  # folded syllable pairs not split by punctuation: "cai cach"
 
     @property
     def folded(self) -> list[str]:
@@ -243,6 +244,10 @@ class Analysed:
     def word_tokens(self) -> tuple[tuple[str, int, int, int], ...]:
         """Tokens of the word fields: (word, start, end, position)."""
         return tuple((w, s, e, i) for i, (w, s, e) in enumerate(self.words))
+
+    def bigram_tokens(self) -> tuple[tuple[str, int, int, int], ...]:
+        """Tokens of the bigram fields (no offsets are kept for them)."""
+        return tuple((b, 0, 0, i) for i, b in enumerate(self.bigrams))
 
     def syllable_tokens(self) -> tuple[tuple[str, int, int, int], ...]:
         """Tokens of the syllable fields: the folded syllable, plus its marked form at the same position."""
@@ -263,7 +268,8 @@ def analyse(text: str) -> Analysed:
         for s, e in word.spans:
             marked = canon[s:e].lower()
             sylls.append((fold(marked), marked, s, e))
-    return Analysed(tuple(words), tuple(sylls))
+    bigrams = tuple(f"{a[0]} {b[0]}" for a, b in zip(sylls, sylls[1:]) if text[a[3]:b[2]].isspace())
+    return Analysed(tuple(words), tuple(sylls), bigrams)
 
 
 class Preanalysed(str):
@@ -303,7 +309,8 @@ class VietnameseTokenizer(Tokenizer):
             tokens = value.tokens
         else:
             analysed = analyse(value)
-            tokens = analysed.word_tokens() if self.kind == "words" else analysed.syllable_tokens()
+            tokens = {"words": analysed.word_tokens, "syllables": analysed.syllable_tokens,
+                      "bigrams": analysed.bigram_tokens}[self.kind]()
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         for text, start, end, pos in tokens:
             t.text = text
@@ -322,6 +329,11 @@ class VietnameseTokenizer(Tokenizer):
 def word_analyzer() -> VietnameseTokenizer:
     """Analyzer for the fields of pyvi words with tone marks."""
     return VietnameseTokenizer("words")
+
+
+def bigram_analyzer() -> VietnameseTokenizer:
+    """Analyzer for the fields of folded syllable pairs (proximity without positions)."""
+    return VietnameseTokenizer("bigrams")
 
 
 def syllable_analyzer() -> VietnameseTokenizer:

@@ -19,7 +19,7 @@ from whoosh import index as whoosh_index
 
 from indexer.analysis import Preanalysed, analyse
 from indexer.readers import Article, BadRecord, ReadResult, expand_sources, iter_articles
-from indexer.schema import SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
+from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
 from indexer.store import (
     current_generation,
     new_generation,
@@ -61,6 +61,7 @@ def document_fields(article: Article) -> dict:
         doc[name] = Preanalysed(analysed.word_tokens())
         doc["_stored_" + name] = text
         doc[name + SYLLABLE_SUFFIX] = Preanalysed(analysed.syllable_tokens())
+        doc[name + BIGRAM_SUFFIX] = Preanalysed(analysed.bigram_tokens())
     for name in ("source", "category", "url", "author"):
         if value := getattr(article, name):
             doc[name] = value

@@ -108,12 +108,15 @@ def article_from_record(record: object) -> Article:
     doc_id = _text(record, "id")
     if not doc_id:
         raise ValueError("missing 'id'")
-    body = _text(record, "body")
-    if not body:
+    if "body" not in record:
         raise ValueError("missing 'body'")
+    body, title = _text(record, "body"), _text(record, "title")
+    if not body and not title:
+        # An empty body is accepted when the title carries the text (statute articles, short notices).
+        raise ValueError("empty 'body' and no 'title': nothing to index")
     return Article(
         id=doc_id,
-        title=_text(record, "title"),
+        title=title,
         body=body,
         abstract=_text(record, "abstract") or _text(record, "lead"),
         published=parse_published(record.get("published")),

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
-from indexer.analysis import syllable_analyzer, word_analyzer
+from indexer.analysis import bigram_analyzer, syllable_analyzer, word_analyzer
 
-# Searchable text fields; each has a word field (same name) and a syllable field (name + "_s").
+# Searchable text fields; each has a word field (same name), a syllable field (name + "_s": folded
+# and marked syllables at the same positions) and a bigram field (name + "_b": folded syllable pairs).
 TEXT_FIELDS = ("title", "abstract", "body")
 SYLLABLE_SUFFIX = "_s"
+BIGRAM_SUFFIX = "_b"
 
 
 def make_schema() -> Schema:
     """Build the schema; character offsets are stored so snippets never re-analyse a hit."""
     words = word_analyzer()
     sylls = syllable_analyzer()
+    pairs = bigram_analyzer()
     fields = {
         "id": ID(stored=True, unique=True),
         "published": DATETIME(stored=True, sortable=True),
@@ -28,4 +31,5 @@ def make_schema() -> Schema:
     for name in TEXT_FIELDS:
         fields[name] = TEXT(analyzer=words, stored=True, phrase=True, chars=True)
         fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True, chars=True)
+        fields[name + BIGRAM_SUFFIX] = TEXT(analyzer=pairs, stored=False, phrase=False)
     return Schema(**fields)
