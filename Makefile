@@ -29,7 +29,7 @@ run: $(VENV)/.installed $(INDEX)/CURRENT
 
 # pytest exits 5 when it collects no tests; that must fail the build, and it does (any non-zero exit).
 test: $(VENV)/.installed-test
-	$(PY) -m ruff check app indexer tests bench
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test
