@@ -20,9 +20,6 @@ import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
-# BM25F parameters, tuned on the dev sets by bench/tune.py.
-K1 = 1.2
-B = {"title": 0.4, "abstract": 0.6, "body": 0.75}
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
 
 _NO_DATE = 2**64 - 1
@@ -44,6 +41,8 @@ class Ranking:
     clauses: list[Clause]
     required: list = field(default_factory=list)  # Whoosh queries every hit must match
     excluded: list = field(default_factory=list)  # Whoosh queries no hit may match
+    k1: float = 1.2
+    b: dict[str, float] = field(default_factory=dict)  # length normalisation per text field
 
 
 class Engine:
@@ -169,7 +168,7 @@ class Engine:
                     continue
                 base = fieldname.split("_")[0]
                 lengths = self.lengths(fieldname)
-                b = B.get(base, 0.75)
+                b = ranking.b.get(base, 0.75)
                 norm = 1.0 - b + b * lengths[ids] / self._avg[fieldname]
                 parts_ids.append(ids)
                 parts_tf.append(fweight * tfs / norm)
@@ -182,7 +181,7 @@ class Engine:
             np.add.at(combined, inverse, pseudo)
             df = len(uniq)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            scores[uniq] += clause.weight * idf * combined / (K1 + combined)
+            scores[uniq] += clause.weight * idf * combined / (ranking.k1 + combined)
         if ranking.required:
             for q in ranking.required:
                 scores[~self.docs_matching(q)] = 0.0

@@ -13,18 +13,11 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from app.engine import Clause, Ranking
+from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, clean_text, has_marks
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 
-# BM25F field weights: a word in the title says more about the article than one in the body.
-FIELD_BOOSTS = {"title": 3.0, "abstract": 1.5, "body": 1.0}
-# Clause weights (tuned on the dev sets by bench/tune.py).
-WORD_WEIGHT = 1.0  # a pyvi word with its marks
-MARKED_SYLLABLE_WEIGHT = 0.5  # a syllable with the right marks, where segmentation differed
-FOLDED_WEIGHT = 0.2  # the same syllable without marks: found, but ranked below exact accents
-UNMARKED_SYLLABLE_WEIGHT = 1.0  # the syllables of a query typed without marks
-BIGRAM_WEIGHT = 0.5  # consecutive query syllables found together
-PHRASE_STRENGTH = 1.5  # a quoted phrase counts more than free text
+TEXT_FIELDS = ("title", "abstract", "body")
 
 _PART_RE = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -72,28 +65,28 @@ class QueryPlan:
     empty: bool = False
 
 
-def _clause(weight: float, suffix: str, term: str) -> Clause:
+def _clause(weight: float, suffix: str, term: str, w: Weights) -> Clause:
     """One term looked up in the title, abstract and body variants of a field kind."""
-    return Clause(weight, [(f + suffix, term, b) for f, b in FIELD_BOOSTS.items()])
+    return Clause(weight, [(f + suffix, term, b) for f, b in w.fields.items()])
 
 
 def _syllable_highlights(sylls: list[str]) -> set[tuple[str, str]]:
     """(field, term) pairs to mark in snippets for these syllables."""
-    return {(f + SYLLABLE_SUFFIX, s) for s in sylls for f in FIELD_BOOSTS}
+    return {(f + SYLLABLE_SUFFIX, s) for s in sylls for f in TEXT_FIELDS}
 
 
-def _text_clauses(text: str, strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]]]:
+def _text_clauses(text: str, w: Weights, strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]]]:
     """Scored clauses for text: words and marked syllables when typed with marks, folded otherwise."""
     analysed = analyse(text)
     if not analysed.syllables:
         return [], set()
-    clauses = [_clause(BIGRAM_WEIGHT * strength, BIGRAM_SUFFIX, bg) for bg in analysed.bigrams]
+    clauses = [_clause(w.bigram * strength, BIGRAM_SUFFIX, bg, w) for bg in analysed.bigrams]
     if has_marks(text):
-        clauses += [_clause(WORD_WEIGHT * strength, "", w) for w, _, _ in analysed.words]
-        clauses += [_clause(MARKED_SYLLABLE_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.marked]
-        clauses += [_clause(FOLDED_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.folded]
+        clauses += [_clause(w.word * strength, "", word, w) for word, _, _ in analysed.words]
+        clauses += [_clause(w.marked_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.marked]
+        clauses += [_clause(w.folded_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.folded]
         return clauses, _syllable_highlights(analysed.marked)
-    clauses += [_clause(UNMARKED_SYLLABLE_WEIGHT * strength, SYLLABLE_SUFFIX, s) for s in analysed.folded]
+    clauses += [_clause(w.unmarked_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.folded]
     return clauses, _syllable_highlights(analysed.folded)
 
 
@@ -104,24 +97,24 @@ def _phrase_query(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
     if not sylls:
         return None, set()
     if len(sylls) == 1:
-        q = wq.Or([wq.Term(f + SYLLABLE_SUFFIX, sylls[0]) for f in FIELD_BOOSTS])
+        q = wq.Or([wq.Term(f + SYLLABLE_SUFFIX, sylls[0]) for f in TEXT_FIELDS])
     else:
-        q = wq.Or([wq.Phrase(f + SYLLABLE_SUFFIX, list(sylls)) for f in FIELD_BOOSTS])
+        q = wq.Or([wq.Phrase(f + SYLLABLE_SUFFIX, list(sylls)) for f in TEXT_FIELDS])
     return q, _syllable_highlights(sylls)
 
 
-def build(parsed: ParsedQuery) -> QueryPlan:
+def build(parsed: ParsedQuery, w: Weights = DEFAULT) -> QueryPlan:
     """Build the plan: free text and phrases ranked, phrases required, exclusions removed."""
-    clauses, highlight = _text_clauses(parsed.text) if parsed.text.strip() else ([], set())
+    clauses, highlight = _text_clauses(parsed.text, w) if parsed.text.strip() else ([], set())
     required = []
     for phrase in parsed.phrases:
         q, marks = _phrase_query(phrase)
         if q is not None:
             required.append(q)
             highlight |= marks
-            clauses += _text_clauses(phrase, PHRASE_STRENGTH)[0]
+            clauses += _text_clauses(phrase, w, w.phrase_strength)[0]
     if not clauses:
         return QueryPlan(Ranking([]), set(), empty=True)
     # "-Thận" removes articles with that syllable (names are one pyvi word, so words would miss them)
     excluded = [q for q, _ in map(_phrase_query, parsed.excluded) if q is not None]
-    return QueryPlan(Ranking(clauses, required, excluded), highlight)
+    return QueryPlan(Ranking(clauses, required, excluded, k1=w.k1, b=w.b), highlight)

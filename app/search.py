@@ -19,6 +19,7 @@ from whoosh.index import TOC
 from app import query as query_mod
 from app.engine import Engine
 from app.snippets import mark, snippet, term_spans
+from app.weights import DEFAULT, Weights
 from indexer.store import IndexMissing, current_generation, open_index
 
 SORTS = ("relevance", "newest", "oldest")
@@ -82,8 +83,9 @@ class SearchResult:
 class SearchService:
     """Ranked search, bulk lookups and document access over one index folder."""
 
-    def __init__(self, index_dir: Path):
+    def __init__(self, index_dir: Path, weights: Weights = DEFAULT):
         self.index_dir = Path(index_dir)
+        self.weights = weights
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._version: tuple[str, int] | None = None
@@ -129,7 +131,7 @@ class SearchService:
         started = time.perf_counter()
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
-        plan = query_mod.build(query_mod.parse(q))
+        plan = query_mod.build(query_mod.parse(q), self.weights)
         flt = filters.to_query() if filters else None
         if plan.empty:
             return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)

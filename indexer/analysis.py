@@ -130,7 +130,7 @@ _PUNCT = set(string.punctuation)
 
 
 @lru_cache(maxsize=1)
-def _pyvi():
+def load_segmenter():
     """Load pyvi's tokenizer once per process (its import reads the CRF model)."""
     from pyvi.ViTokenizer import ViTokenizer
 
@@ -159,7 +159,7 @@ def _is_word_token(tok: str) -> bool:
 
 def segment_lines(lines: list[str]) -> list[list[tuple[int, int, bool]]]:
     """Segment lines with pyvi; per line, syllables as (start, end, joins_previous)."""
-    tokenizer = _pyvi()
+    tokenizer = load_segmenter()
     sylls_per_line, feats = [], []
     for line in lines:
         sylls = [(m.start(), m.end()) for m in _SYLLABLE_RE.finditer(line)]
@@ -272,22 +272,10 @@ def analyse(text: str) -> Analysed:
     return Analysed(tuple(words), tuple(sylls), bigrams)
 
 
-class Preanalysed(str):
-    """Tokens computed in a worker process, handed to Whoosh in place of the raw text.
-
-    A str subclass because Whoosh only passes strings to the analyzer (lists are taken as
-    ready tokens without offsets).
-    """
-
-    tokens: tuple[tuple[str, int, int, int], ...]
-
-    def __new__(cls, tokens: tuple[tuple[str, int, int, int], ...]) -> Preanalysed:
-        obj = super().__new__(cls, "")
-        obj.tokens = tokens
-        return obj
-
-    def __reduce__(self):
-        return (Preanalysed, (self.tokens,))
+@lru_cache(maxsize=8)
+def analyse_cached(text: str) -> Analysed:
+    """analyse() for the Whoosh tokenizer: one text feeds three fields, so it is segmented once."""
+    return analyse(text)
 
 
 # --- Whoosh glue (the class names are pickled into the index schema: keep them) ----------
@@ -304,13 +292,10 @@ class VietnameseTokenizer(Tokenizer):
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
-        """Yield tokens for a string, or replay the tokens of a Preanalysed value."""
-        if isinstance(value, Preanalysed):
-            tokens = value.tokens
-        else:
-            analysed = analyse(value)
-            tokens = {"words": analysed.word_tokens, "syllables": analysed.syllable_tokens,
-                      "bigrams": analysed.bigram_tokens}[self.kind]()
+        """Yield this field kind's tokens of a string, with positions and character offsets."""
+        analysed = analyse_cached(value)
+        tokens = {"words": analysed.word_tokens, "syllables": analysed.syllable_tokens,
+                  "bigrams": analysed.bigram_tokens}[self.kind]()
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         for text, start, end, pos in tokens:
             t.text = text

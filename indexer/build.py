@@ -1,12 +1,11 @@
 """Build, update and delete: the library behind `python -m indexer`.
 
-Segmentation (pyvi) is the slow part, so articles are analysed in worker processes and the
-single Whoosh writer only replays their tokens.
+Segmentation (pyvi) and Whoosh's posting writer are both pure Python, so a build runs Whoosh's
+multi-process writer: each process segments its batches and writes a segment of its own.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import sys
@@ -17,10 +16,11 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from indexer.analysis import Preanalysed, analyse
+from indexer.analysis import load_segmenter
 from indexer.readers import Article, BadRecord, ReadResult, expand_sources, iter_articles
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
 from indexer.store import (
+    IndexProblem,
     current_generation,
     new_generation,
     open_index,
@@ -51,17 +51,13 @@ class Report:
 
 
 def document_fields(article: Article) -> dict:
-    """Whoosh add_document keywords for one article, with its text analysed here."""
+    """Whoosh add_document keywords for one article; each text feeds its word, syllable and bigram fields."""
     doc: dict = {"id": article.id, "content_hash": article.content_hash()}
     for name in TEXT_FIELDS:
         text = getattr(article, name)
         if not text:
             continue
-        analysed = analyse(text)
-        doc[name] = Preanalysed(analysed.word_tokens())
-        doc["_stored_" + name] = text
-        doc[name + SYLLABLE_SUFFIX] = Preanalysed(analysed.syllable_tokens())
-        doc[name + BIGRAM_SUFFIX] = Preanalysed(analysed.bigram_tokens())
+        doc[name] = doc[name + SYLLABLE_SUFFIX] = doc[name + BIGRAM_SUFFIX] = text
     for name in ("source", "category", "url", "author"):
         if value := getattr(article, name):
             doc[name] = value
@@ -73,19 +69,17 @@ def document_fields(article: Article) -> dict:
 
 
 def _worker_count(workers: int | None) -> int:
-    """Worker processes for segmentation: one per core unless told otherwise."""
+    """Writer processes: one per core unless told otherwise."""
     return max(1, workers if workers else (os.cpu_count() or 1))
 
 
-def analysed_documents(articles: Iterable[Article], workers: int) -> Iterator[dict]:
-    """Analyse articles in order, in worker processes when more than one is asked for."""
+def _writer(ix, workers: int):
+    """A Whoosh writer; with several workers each process segments and writes its own segment."""
     if workers <= 1:
-        for article in articles:
-            yield document_fields(article)
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        yield from pool.imap(document_fields, articles, chunksize=16)
+        return ix.writer(limitmb=WRITER_MB)
+    load_segmenter()  # loaded once here, shared with the forked writer processes
+    # multisegment: the sub-writers' segments are kept as they are instead of merged in one process
+    return ix.writer(procs=workers, multisegment=True, batchsize=64, limitmb=WRITER_MB // workers)
 
 
 def _progress(iterable: Iterable, enabled: bool, desc: str) -> Iterable:
@@ -108,23 +102,31 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         gen = new_generation(root)
         try:
             ix = whoosh_index.create_in(str(gen), make_schema())
-            writer = ix.writer(limitmb=WRITER_MB)
+            writer = _writer(ix, _worker_count(workers))
             seen: set[str] = set()
+            repeated: dict[str, Article] = {}
             try:
-                docs = analysed_documents(iter_articles(files, read), _worker_count(workers))
-                for doc in _progress(docs, progress, "indexing"):
-                    if doc["id"] in seen:
-                        writer.update_document(**doc)  # the later record of a repeated id wins
-                        report.replaced += 1
-                    else:
-                        writer.add_document(**doc)
-                        seen.add(doc["id"])
-                        report.added += 1
+                for article in _progress(iter_articles(files, read), progress, "indexing"):
+                    if article.id in seen:
+                        repeated[article.id] = article  # the later record of a repeated id wins
+                        continue
+                    seen.add(article.id)
+                    writer.add_document(**document_fields(article))
                 writer.commit()
             except BaseException:
                 writer.cancel()
                 raise
+            if repeated:
+                fixer = ix.writer(limitmb=WRITER_MB)
+                for article in repeated.values():
+                    fixer.update_document(**document_fields(article))
+                fixer.commit()
+            report.added, report.replaced = len(seen), len(repeated)
             report.total = ix.doc_count()
+            if report.total != len(seen):
+                # A writer process that died would lose its documents silently: refuse to switch.
+                raise IndexProblem(f"the build wrote {report.total} of {len(seen)} articles; "
+                                   "the live index is unchanged")
         except BaseException:
             shutil.rmtree(gen, ignore_errors=True)  # the live generation stays as it was
             raise
@@ -150,12 +152,13 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         changed = _changed_articles(iter_articles(files, read), known, report)
         writer = ix.writer(limitmb=WRITER_MB)
         try:
-            for doc in _progress(analysed_documents(changed, _worker_count(workers)), progress, "updating"):
-                if doc["id"] in known:
+            for article in _progress(changed, progress, "updating"):
+                if article.id in known:
                     report.replaced += 1
                 else:
                     report.added += 1
-                known[doc["id"]] = doc["content_hash"]
+                doc = document_fields(article)
+                known[article.id] = doc["content_hash"]
                 writer.update_document(**doc)
             writer.commit()
         except BaseException:
