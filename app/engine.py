@@ -48,8 +48,9 @@ class Ranking:
 class Engine:
     """Scores rankings against one fixed version of the index."""
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, folder=None):
         self.searcher = searcher
+        self.folder = folder  # the generation folder, for files the build wrote beside the index
         self.lock = threading.RLock()
         self.doc_count_all = searcher.doc_count_all()
         self._leaves = [(r, off) for r, off in searcher.reader().leaf_readers()]
@@ -63,6 +64,26 @@ class Engine:
         self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._published: np.ndarray | None = None
+        self._vocabulary = None
+        self._expander = None
+
+    def vocabulary(self):
+        """Tone-mark restoration table of this index version (built on first use)."""
+        if self._vocabulary is None:
+            from app.vocabulary import Vocabulary
+
+            with self.lock:
+                self._vocabulary = Vocabulary.from_reader(self.searcher.reader())
+        return self._vocabulary
+
+    def expander(self):
+        """Acronym table: the glossary plus what the build mined from this index's articles."""
+        if self._expander is None:
+            from app.expansion import Expander
+            from indexer import acronyms
+
+            self._expander = Expander(acronyms.table(acronyms.load(self.folder / acronyms.FILE)))
+        return self._expander
 
     def close(self) -> None:
         """Release the searcher's files."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from app.engine import Clause, Ranking
+from app.expansion import Expansion
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, clean_text, has_marks
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
@@ -75,19 +76,43 @@ def _syllable_highlights(sylls: list[str]) -> set[tuple[str, str]]:
     return {(f + SYLLABLE_SUFFIX, s) for s in sylls for f in TEXT_FIELDS}
 
 
-def _text_clauses(text: str, w: Weights, strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]]]:
-    """Scored clauses for text: words and marked syllables when typed with marks, folded otherwise."""
+def _text_clauses(text: str, w: Weights, context=None,
+                  strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]], list[Expansion]]:
+    """Scored clauses for text: words and marked syllables when typed with marks, folded otherwise.
+
+    context (the engine) lends the index's vocabulary to restore marks and its acronym table.
+    """
     analysed = analyse(text)
     if not analysed.syllables:
-        return [], set()
+        return [], set(), []
     clauses = [_clause(w.bigram * strength, BIGRAM_SUFFIX, bg, w) for bg in analysed.bigrams]
     if has_marks(text):
         clauses += [_clause(w.word * strength, "", word, w) for word, _, _ in analysed.words]
         clauses += [_clause(w.marked_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.marked]
         clauses += [_clause(w.folded_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.folded]
-        return clauses, _syllable_highlights(analysed.marked)
-    clauses += [_clause(w.unmarked_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.folded]
-    return clauses, _syllable_highlights(analysed.folded)
+        highlight = _syllable_highlights(analysed.marked)
+    else:
+        clauses += [_clause(w.unmarked_syllable * strength, SYLLABLE_SUFFIX, s, w) for s in analysed.folded]
+        highlight = _syllable_highlights(analysed.folded)
+        if context is not None and (w.restored_word or w.restored_syllable):
+            for r in context.vocabulary().restore(analysed.folded):
+                if "_" in r.text:
+                    clauses.append(_clause(w.restored_word * strength, "", r.text, w))
+                else:
+                    clauses.append(_clause(w.restored_syllable * strength, SYLLABLE_SUFFIX, r.text, w))
+    expansions = context.expander().expand(text, analysed.folded) if context is not None and w.acronym else []
+    for exp in expansions:
+        added = analyse(exp.added)
+        if exp.added.isupper():
+            # The acronym stands for every syllable of the full name the query spelled out.
+            weight = w.acronym * strength * len(analyse(exp.matched).folded)
+            clauses.append(_clause(weight, SYLLABLE_SUFFIX, "".join(added.folded), w))
+            highlight |= _syllable_highlights(added.folded)
+            continue
+        # Words and bigrams of the full name, not its syllables: "ủy" alone is not "ủy ban nhân dân".
+        clauses += [_clause(w.acronym * strength, BIGRAM_SUFFIX, bg, w) for bg in added.bigrams]
+        clauses += [_clause(w.acronym * strength, "", word, w) for word, _, _ in added.words]
+    return clauses, highlight, expansions
 
 
 def _phrase_query(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
@@ -103,18 +128,20 @@ def _phrase_query(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
     return q, _syllable_highlights(sylls)
 
 
-def build(parsed: ParsedQuery, w: Weights = DEFAULT) -> QueryPlan:
+def build(parsed: ParsedQuery, w: Weights = DEFAULT, context=None) -> QueryPlan:
     """Build the plan: free text and phrases ranked, phrases required, exclusions removed."""
-    clauses, highlight = _text_clauses(parsed.text, w) if parsed.text.strip() else ([], set())
+    clauses, highlight, expansions = _text_clauses(parsed.text, w, context) if parsed.text.strip() \
+        else ([], set(), [])
     required = []
     for phrase in parsed.phrases:
         q, marks = _phrase_query(phrase)
         if q is not None:
             required.append(q)
             highlight |= marks
-            clauses += _text_clauses(phrase, w, w.phrase_strength)[0]
+            clauses += _text_clauses(phrase, w, None, w.phrase_strength)[0]
     if not clauses:
         return QueryPlan(Ranking([]), set(), empty=True)
     # "-Thận" removes articles with that syllable (names are one pyvi word, so words would miss them)
     excluded = [q for q, _ in map(_phrase_query, parsed.excluded) if q is not None]
-    return QueryPlan(Ranking(clauses, required, excluded, k1=w.k1, b=w.b), highlight)
+    return QueryPlan(Ranking(clauses, required, excluded, k1=w.k1, b=w.b), highlight,
+                     [e.to_dict() for e in expansions])

@@ -102,7 +102,7 @@ class SearchService:
             if version != self._version or self._engine is None:
                 ix = open_index(self.index_dir)
                 old = self._engine
-                self._engine = Engine(ix.searcher())
+                self._engine = Engine(ix.searcher(), gen)
                 self._version = (gen.name, self._engine.searcher.reader().generation())
                 if old is not None:
                     threading.Timer(30.0, old.close).start()  # requests in flight still read it
@@ -131,11 +131,11 @@ class SearchService:
         started = time.perf_counter()
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
-        plan = query_mod.build(query_mod.parse(q), self.weights)
         flt = filters.to_query() if filters else None
+        engine = self.engine()
+        plan = query_mod.build(query_mod.parse(q), self.weights, engine)
         if plan.empty:
             return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
-        engine = self.engine()
         allowed = engine.docs_matching(flt) if flt is not None else None
         scores = engine.score(plan.ranking, allowed)
         total, ranked = engine.top(scores, offset + limit, sort)

@@ -19,6 +19,9 @@ class Weights:
     folded_syllable: float = 0.2  # the same syllable without marks: found, ranked below exact accents
     unmarked_syllable: float = 1.0  # the syllables of a query typed without marks
     bigram: float = 0.5  # consecutive query syllables found together
+    restored_word: float = 0.6  # a word whose marks were restored from the index's vocabulary
+    restored_syllable: float = 0.3  # a lone syllable whose marks were restored
+    acronym: float = 0.3  # the other side of an acronym (UBND <-> ủy ban nhân dân)
     phrase_strength: float = 1.5  # a quoted phrase counts more than free text
     # BM25F.
     k1: float = 1.2

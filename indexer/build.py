@@ -16,6 +16,8 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
+from indexer.acronyms import FILE as ACRONYMS_FILE
+from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.readers import Article, BadRecord, ReadResult, expand_sources, iter_articles
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
@@ -105,8 +107,10 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             writer = _writer(ix, _worker_count(workers))
             seen: set[str] = set()
             repeated: dict[str, Article] = {}
+            miner = AcronymMiner()
             try:
                 for article in _progress(iter_articles(files, read), progress, "indexing"):
+                    miner.add(article.title, article.abstract, article.body)
                     if article.id in seen:
                         repeated[article.id] = article  # the later record of a repeated id wins
                         continue
@@ -121,6 +125,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                 for article in repeated.values():
                     fixer.update_document(**document_fields(article))
                 fixer.commit()
+            miner.save(gen / ACRONYMS_FILE)
             report.added, report.replaced = len(seen), len(repeated)
             report.total = ix.doc_count()
             if report.total != len(seen):
@@ -151,8 +156,12 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
             known = {fields["id"]: fields.get("content_hash") for fields in searcher.all_stored_fields()}
         changed = _changed_articles(iter_articles(files, read), known, report)
         writer = ix.writer(limitmb=WRITER_MB)
+        miner = AcronymMiner()
+        gen = current_generation(root)
+        miner.merge_file(gen / ACRONYMS_FILE)
         try:
             for article in _progress(changed, progress, "updating"):
+                miner.add(article.title, article.abstract, article.body)
                 if article.id in known:
                     report.replaced += 1
                 else:
@@ -164,6 +173,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         except BaseException:
             writer.cancel()
             raise
+        miner.save(gen / ACRONYMS_FILE)
         report.total = ix.doc_count()
         report.generation = current_generation(root).name
     report.bad = read.bad

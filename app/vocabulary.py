@@ -1,0 +1,88 @@
+"""Tone-mark restoration from the index's own vocabulary.
+
+pyvi does not join syllables typed without marks ("cai cach hanh chinh" stays four syllables),
+so an unmarked query would lose the precision of words. The index knows which marked words its
+folded forms stand for: the folded bigram "cai cach" is almost always "cải_cách". A folded form
+is restored only when one marked form clearly dominates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from indexer.analysis import fold
+
+MAX_WORD_SYLLABLES = 4
+WORD_SHARE = 0.6  # the marked word must hold this share of its folded form's documents
+SYLLABLE_SHARE = 0.85  # single syllables are more ambiguous (ma: mà, má, mã, ma …)
+MIN_DF = 2
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A stretch of query syllables [start, end) read as a marked word or syllable."""
+
+    start: int
+    end: int
+    text: str  # a word ("cải_cách") or a marked syllable ("người")
+
+
+class Vocabulary:
+    """Folded word -> dominant marked word, and folded syllable -> dominant marked syllable."""
+
+    def __init__(self, words: dict[str, str], syllables: dict[str, str]):
+        self.words = words
+        self.syllables = syllables
+
+    @classmethod
+    def from_reader(cls, reader, fields: tuple[str, ...] = ("title", "abstract", "body")) -> Vocabulary:
+        """Read document frequencies from the word and syllable lexicons."""
+        word_df: dict[str, dict[str, int]] = {}
+        for name in fields:
+            for btext, info in _terms(reader, name):
+                text = btext.decode("utf-8")
+                if "_" not in text:
+                    continue
+                forms = word_df.setdefault(fold(text), {})
+                forms[text] = max(forms.get(text, 0), info.doc_frequency())
+        words = {}
+        for key, forms in word_df.items():
+            best, df = max(forms.items(), key=lambda kv: kv[1])
+            if df >= MIN_DF and df >= WORD_SHARE * sum(forms.values()) and fold(best) != best:
+                words[key.replace("_", " ")] = best
+        folded_df: dict[str, int] = {}
+        marked_df: dict[str, tuple[str, int]] = {}
+        for btext, info in _terms(reader, "body_s"):
+            text, df = btext.decode("utf-8"), info.doc_frequency()
+            key = fold(text)
+            if key == text:
+                folded_df[text] = df
+            elif df > marked_df.get(key, ("", 0))[1]:
+                marked_df[key] = (text, df)
+        syllables = {key: text for key, (text, df) in marked_df.items()
+                     if df >= MIN_DF and df >= SYLLABLE_SHARE * folded_df.get(key, df)}
+        return cls(words, syllables)
+
+    def restore(self, folded: list[str]) -> list[Restored]:
+        """Marked readings of an unmarked query: longest known words first, then lone syllables."""
+        out, i = [], 0
+        while i < len(folded):
+            for n in range(min(MAX_WORD_SYLLABLES, len(folded) - i), 1, -1):
+                word = self.words.get(" ".join(folded[i:i + n]))
+                if word:
+                    out.append(Restored(i, i + n, word))
+                    i += n
+                    break
+            else:
+                syllable = self.syllables.get(folded[i])
+                if syllable:
+                    out.append(Restored(i, i + 1, syllable))
+                i += 1
+        return out
+
+
+def _terms(reader, fieldname: str):
+    """(term bytes, TermInfo) of a field; nothing when the field is absent."""
+    if fieldname not in reader.schema:
+        return iter(())
+    return reader.iter_field(fieldname)
