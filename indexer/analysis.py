@@ -229,7 +229,7 @@ class Analysed:
 
     words: tuple[tuple[str, int, int], ...]  # (word, start, end)
     syllables: tuple[tuple[str, str, int, int], ...]  # (folded, with marks, start, end)
-    bigrams: tuple[str, ...] = ()  # folded syllable pairs not split by punctuation: "cai cach"
+    bigrams: tuple[str, ...] = ()  # folded syllable pairs not split by punctuation: "cai cach", "2024 tt"
 
     @property
     def folded(self) -> list[str]:
@@ -259,6 +259,11 @@ class Analysed:
         return tuple(out)
 
 
+# Syllables form a bigram across white space, and across the joiners of dates and document numbers
+# (18/3/2024, 01/2024/TT-BNV), but not across other punctuation.
+_BIGRAM_GAP = re.compile(r"\s+|\s*[/\-:]\s*|\.")
+
+
 def analyse(text: str) -> Analysed:
     """Analyse a text into word tokens and syllable tokens with (start, end) offsets."""
     canon = canonical_tones(text)
@@ -268,7 +273,7 @@ def analyse(text: str) -> Analysed:
         for s, e in word.spans:
             marked = canon[s:e].lower()
             sylls.append((fold(marked), marked, s, e))
-    bigrams = tuple(f"{a[0]} {b[0]}" for a, b in zip(sylls, sylls[1:]) if text[a[3]:b[2]].isspace())
+    bigrams = tuple(f"{a[0]} {b[0]}" for a, b in zip(sylls, sylls[1:]) if _BIGRAM_GAP.fullmatch(text[a[3]:b[2]]))
     return Analysed(tuple(words), tuple(sylls), bigrams)
 
 

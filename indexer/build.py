@@ -6,6 +6,8 @@ multi-process writer: each process segments its batches and writes a segment of 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -30,6 +32,7 @@ from indexer.store import (
     writer_lock,
 )
 
+MANIFEST = "manifest.json"
 WRITER_MB = 256  # Whoosh's in-memory pool before it spills a segment; bounded RSS on big builds
 
 
@@ -101,6 +104,17 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     files = expand_sources(sources)
     report, read = Report(), ReadResult()
     with writer_lock(root, wait=wait):
+        live = current_generation(root)
+        input_hash = None
+        if live is not None:
+            # Rebuilding unchanged input only re-reads it: hashing is cheap, segmentation is not.
+            input_hash, count = _input_hash(files, read)
+            if _manifest(live).get("input_hash") == input_hash:
+                report.unchanged, report.total, report.generation = count, count, live.name
+                report.bad = read.bad
+                report.seconds = time.perf_counter() - start
+                return report
+            read = ReadResult()
         gen = new_generation(root)
         try:
             ix = whoosh_index.create_in(str(gen), make_schema())
@@ -126,6 +140,10 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     fixer.update_document(**document_fields(article))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
+            if input_hash is None:
+                input_hash, _ = _input_hash(files, ReadResult())
+            (gen / MANIFEST).write_text(json.dumps({"input_hash": input_hash, "documents": len(seen)}),
+                                        encoding="utf-8")
             report.added, report.replaced = len(seen), len(repeated)
             report.total = ix.doc_count()
             if report.total != len(seen):
@@ -139,6 +157,24 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     report.bad, report.generation = read.bad, gen.name
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
+    """A hash of every article read from files, in order, and how many there were."""
+    digest, count = hashlib.blake2b(digest_size=16), 0
+    for article in iter_articles(files, read):
+        digest.update(article.content_hash().encode())
+        count += 1
+    return digest.hexdigest(), count
+
+
+def _manifest(gen: Path) -> dict:
+    """What a build recorded about its input; empty when unknown."""
+    try:
+        data = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | None = None,

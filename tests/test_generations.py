@@ -1,0 +1,80 @@
+"""Index generations: atomic switching, unchanged-input fast path, killed builds, serving while building."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import CORPUS, ROOT, run_cli
+
+from app.search import SearchService
+
+
+def write_articles(path, n: int, word: str = "hành chính"):
+    """n small articles mentioning word."""
+    path.write_text("".join(json.dumps({"id": f"a{i}", "title": f"Tin số {i} về {word}",
+                                        "body": f"Ủy ban nhân dân tỉnh bàn về {word} lần {i}. " * 20},
+                                       ensure_ascii=False) + "\n" for i in range(n)), encoding="utf-8")
+    return path
+
+
+def test_rebuilding_unchanged_input_is_a_no_op(tmp_path):
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    first = (index / "CURRENT").read_text()
+    again = run_cli("indexer", "build", "--index", str(index), str(CORPUS))
+    assert again.returncode == 0 and "unchanged 5" in again.stderr
+    assert (index / "CURRENT").read_text() == first
+
+
+def test_changed_build_switches_generation_and_service_follows(tmp_path):
+    index = tmp_path / "ix"
+    src = write_articles(tmp_path / "a.jsonl", 3)
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+    service = SearchService(index)
+    assert service.search("hành chính").total == 3
+    old = (index / "CURRENT").read_text().strip()
+    write_articles(src, 5)
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+    new = (index / "CURRENT").read_text().strip()
+    assert new != old and not (index / old).exists()
+    assert service.search("hành chính").total == 5  # the same service object sees the new generation
+
+
+def test_update_is_seen_without_restart(tmp_path):
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    service = SearchService(index)
+    assert "x" not in [h.id for h in service.search("ngân hàng xanh").hits]
+    extra = tmp_path / "x.jsonl"
+    extra.write_text(json.dumps({"id": "x", "title": "Ngân hàng xanh", "body": "Tín dụng xanh"},
+                                ensure_ascii=False) + "\n", encoding="utf-8")
+    assert run_cli("indexer", "update", "--index", str(index), str(extra)).returncode == 0
+    assert service.search("ngân hàng xanh").hits[0].id == "x"
+
+
+def test_killed_build_leaves_the_live_index_and_the_next_build_works(tmp_path):
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    big = write_articles(tmp_path / "big.jsonl", 1500, "đất đai")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "build", "--index", str(index), str(big)],
+                            env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (index / "gen-000002").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the build: the new generation exists, nothing is committed
+    assert proc.poll() is None, "the build ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the build and its writer processes, at once
+    proc.wait()
+    service = SearchService(index)
+    assert service.stats()["documents"] == 5
+    assert service.search("cải cách hành chính").total >= 3
+    done = run_cli("indexer", "build", "--index", str(index), str(big))
+    assert done.returncode == 0, done.stderr
+    assert SearchService(index).stats()["documents"] == 1500
+    assert len(list(index.glob("gen-*"))) == 1  # the orphan of the killed build was cleaned up
