@@ -68,8 +68,14 @@ def main() -> int:
     parser.add_argument("--ablate", action="store_true", help="print ablation rows instead of tuning")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--stride", type=int, default=1,
+                        help="tune on every Nth query of the large sets (faster; final figures use all)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes first")
     args = parser.parse_args()
-    sets = [load(name) for name in args.sets]
+    sets = [load(name, rebuild=args.rebuild) for name in args.sets]
+    for evalset in sets:
+        if len(evalset.queries) > 500:
+            evalset.queries = evalset.queries[::args.stride]
     if args.ablate:
         for label, change in ABLATIONS.items():
             figures = evaluate_all(dataclasses.replace(DEFAULT, **change), sets)
