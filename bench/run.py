@@ -549,6 +549,28 @@ def bench_size(size: int, queries: list[str], warmup: list[str], duration: float
                                       "build_ratio": build["seconds"] / update["seconds"]}
         log(f"[{size}] unchanged update {update['seconds']:.1f} s")
 
+        log(f"[{size}] indexer build again, unchanged input")
+        rebuild = checked(run_measured([sys.executable, "-m", "indexer", "build", "--index", str(index), str(data),
+                                        "--quiet"], work), "indexer build (unchanged)")
+        result["build_unchanged"] = {"seconds": rebuild["seconds"],
+                                     "build_ratio": build["seconds"] / rebuild["seconds"]}
+
+        changed_count = min(1000, size)
+        changed = work / "changed.jsonl"
+        with open(data, encoding="utf-8") as src, open(changed, "w", encoding="utf-8") as out:
+            for i, line in enumerate(src):
+                if i >= changed_count:
+                    break
+                record = json.loads(line)
+                record["body"] += " Bài viết đã được cập nhật."
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        log(f"[{size}] indexer update, {changed_count} changed articles")
+        upd = checked(run_measured([sys.executable, "-m", "indexer", "update", "--index", str(index), str(changed),
+                                    "--quiet"], work), "indexer update (changed)")
+        result["update_changed"] = {"articles": changed_count, "seconds": upd["seconds"],
+                                    "peak_rss": upd["peak_rss"]}
+        log(f"[{size}] changed update {upd['seconds']:.1f} s")
+
         port = free_port()
         server_log = work / "server.log"
         log(f"[{size}] starting the server on port {port}")
@@ -647,6 +669,9 @@ SECTIONS: dict[str, list[Row]] = {
         ("build / pyvi alone (×)", lambda r: dig(r, "pyvi.build_ratio")),
         ("update with unchanged input (s)", lambda r: dig(r, "update_unchanged.seconds")),
         ("build / unchanged update (×)", lambda r: dig(r, "update_unchanged.build_ratio")),
+        ("build again with unchanged input (s)", lambda r: dig(r, "build_unchanged.seconds")),
+        ("first build / unchanged build (×)", lambda r: dig(r, "build_unchanged.build_ratio")),
+        ("update of 1,000 changed articles (s)", lambda r: dig(r, "update_changed.seconds")),
     ],
     "Query latency (GET /api/search, limit 10)": [
         ("server start-up to /healthz (s)", lambda r: dig(r, "server_startup_seconds")),
