@@ -188,8 +188,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
     report, read = Report(), ReadResult()
     with writer_lock(root, wait=wait):
         ix = open_index(root)
-        with ix.searcher() as searcher:
-            known = {fields["id"]: fields.get("content_hash") for fields in searcher.all_stored_fields()}
+        known = _known_hashes(ix)
         changed = _changed_articles(iter_articles(files, read), known, report)
         writer = ix.writer(limitmb=WRITER_MB)
         miner = AcronymMiner()
@@ -215,6 +214,19 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
     report.bad = read.bad
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _known_hashes(ix) -> dict[str, str | None]:
+    """id -> content hash of every live article, read from the index's columns."""
+    known: dict[str, str | None] = {}
+    with ix.reader() as reader:
+        for leaf, _offset in reader.leaf_readers():
+            ids, hashes = leaf.column_reader("id"), leaf.column_reader("content_hash")
+            deleted = leaf.deleted_docs_set if leaf.has_deletions() else frozenset()
+            for docnum in range(leaf.doc_count_all()):
+                if docnum not in deleted:
+                    known[ids[docnum]] = hashes[docnum]
+    return known
 
 
 def _changed_articles(articles: Iterable[Article], known: dict[str, str | None],

@@ -19,14 +19,15 @@ def make_schema() -> Schema:
     sylls = syllable_analyzer()
     pairs = bigram_analyzer()
     fields = {
-        "id": ID(stored=True, unique=True),
+        "id": ID(stored=True, unique=True, sortable=True),
         "published": DATETIME(stored=True, sortable=True),
         "source": ID(stored=True),
         "category": ID(stored=True),
         "url": STORED(),
         "author": STORED(),
         "views": NUMERIC(stored=True),
-        "content_hash": ID(stored=True),
+        # A column, so an update reads every article's hash without unpickling stored bodies.
+        "content_hash": ID(stored=True, sortable=True),
     }
     for name in TEXT_FIELDS:
         fields[name] = TEXT(analyzer=words, stored=True, phrase=False)  # phrases and offsets come from _s
