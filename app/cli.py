@@ -106,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     service = SearchService(args.index)
     try:
-        if not service.is_ready():
+        try:
+            service.engine()
+        except IndexMissing:
             raise IndexMissing(f"no index in {args.index}: build one with "
-                               f"`python -m indexer build --index {args.index} corpus/`")
+                               f"`python -m indexer build --index {args.index} corpus/`") from None
         if args.command == "search":
             return _search(service, " ".join(args.query), args.limit, args.json)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, pages
 from app.search import SearchService
 from app.settings import Settings, get_settings
@@ -41,18 +42,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = SearchService(settings.index_dir)
 
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    admission = Admission(settings.max_in_flight)
+
     @app.middleware("http")
     async def limits_and_headers(request: Request, call_next):
-        """Refuse oversized bodies before reading them; add security headers to every answer."""
+        """Shed floods and oversized bodies before any work; add security headers to every answer."""
+        response = _refuse(request)
+        if response is None:
+            if not admission.try_enter():
+                response = JSONResponse({"detail": "server busy, try again shortly / máy chủ đang bận"},
+                                        status_code=503, headers={"Retry-After": "1"})
+            else:
+                try:
+                    response = await call_next(request)
+                finally:
+                    admission.leave()
+        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger's own page needs its scripts
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        else:
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    def _refuse(request: Request) -> JSONResponse | None:
+        """A 413 or 429 answer when the request must not run, else None."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_bulk_bytes:
-            response = JSONResponse({"detail": f"request body larger than {settings.max_bulk_bytes} bytes"},
-                                    status_code=413)
-        else:
-            response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+            return JSONResponse({"detail": f"request body larger than {settings.max_bulk_bytes} bytes"},
+                                status_code=413)
+        path = request.url.path
+        if path == "/" or path.startswith(("/api/search", "/feed")):
+            cost = 1.0 + (int(length) / 20_000 if path.endswith("/bulk") and length and length.isdigit() else 0)
+            wait = limiter.take(request.client.host if request.client else "?", cost)
+            if wait:
+                return JSONResponse({"detail": "too many requests / quá nhiều yêu cầu"}, status_code=429,
+                                    headers={"Retry-After": retry_after(wait)})
+        return None
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

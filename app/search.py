@@ -20,7 +20,7 @@ from app import query as query_mod
 from app.engine import Engine
 from app.snippets import mark, snippet, term_spans
 from app.weights import DEFAULT, Weights
-from indexer.store import IndexMissing, current_generation, open_index
+from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
 
 SORTS = ("relevance", "newest", "oldest")
 
@@ -109,11 +109,11 @@ class SearchService:
             return self._engine
 
     def is_ready(self) -> bool:
-        """True when a built index is present."""
+        """True when a built index is present and readable."""
         try:
             self.engine()
             return True
-        except IndexMissing:
+        except (IndexMissing, IndexProblem):
             return False
 
     def stats(self) -> dict:

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     max_offset: int = 10_000
     max_bulk_queries: int = 1000
     max_bulk_bytes: int = 1_000_000
+    # Per client (by address): requests a minute on average and the burst allowed; 0 turns it off.
+    # A bulk request costs one more per 20 kB of body (about a hundred queries).
+    rate_limit_per_minute: int = 6000
+    rate_limit_burst: int = 300
+    # Searches in progress at once (they share two cores); more are answered 503 at once.
+    max_in_flight: int = 64
 
 
 @lru_cache(maxsize=1)

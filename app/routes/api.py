@@ -132,6 +132,9 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
     if len(body.queries) > settings.max_bulk_queries:
         raise HTTPException(413, f"at most {settings.max_bulk_queries} queries per request"
                                  f" (got {len(body.queries)})")
+    for item in body.queries:
+        if len(item.q) > settings.max_query_chars:
+            raise HTTPException(422, f"query {item.id!r} is longer than {settings.max_query_chars} characters")
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
               "filters": Filters(item.source, item.category, item.from_, item.to)} for item in body.queries]
     try:

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from app.deps import get_app_settings, get_service
 from app.search import SORTS, Filters, QueryError, SearchService
 from app.settings import Settings
-from indexer.store import IndexMissing
+from indexer.store import IndexMissing, IndexProblem
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -84,7 +84,7 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
             ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
         except QueryError as err:
             ctx["error"], status = str(err), 422
-        except IndexMissing:
+        except (IndexMissing, IndexProblem):
             ctx["ready"] = False
 
     def page_url(n: int) -> str:

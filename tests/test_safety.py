@@ -1,0 +1,100 @@
+"""Hostile input and bad states: escaping, empty or broken index, floods."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli
+from fastapi.testclient import TestClient
+
+from app.limits import Admission
+from app.main import create_app
+from app.settings import Settings
+
+EVIL = {"id": "evil", "title": "<script>alert('t')</script> Thông báo",
+        "body": "Thông báo <img src=x onerror=alert(1)> về </mark> cải cách <b>hành chính</b>",
+        "url": "javascript:alert(1)", "source": "<i>nguồn</i>"}
+
+
+@pytest.fixture(scope="module")
+def evil_client(tmp_path_factory) -> TestClient:
+    folder = tmp_path_factory.mktemp("evil")
+    src = folder / "a.jsonl"
+    src.write_text(json.dumps(EVIL, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert run_cli("indexer", "build", "--index", str(folder / "ix"), str(src)).returncode == 0
+    return TestClient(create_app(Settings(index_dir=folder / "ix")))
+
+
+def test_document_markup_is_inert_in_snippets(evil_client):
+    hit = evil_client.get("/api/search", params={"q": "thông báo cải cách"}).json()["hits"][0]
+    assert "<img" not in hit["snippet"] and "&lt;img" in hit["snippet"]
+    assert "&lt;/mark&gt;" in hit["snippet"]
+    assert hit["snippet"].count("<mark>") == hit["snippet"].count("</mark>") > 0
+
+
+def test_document_markup_is_inert_on_pages(evil_client):
+    page = evil_client.get("/", params={"q": "thông báo"}).text
+    for raw in ("<script>alert", "<img src=x", "javascript:", "<i>nguồn"):
+        assert raw not in page
+    assert 'href="/articles/evil"' in page  # a non-http url is not a link
+    article = evil_client.get("/articles/evil").text
+    assert "<script>alert" not in article and "javascript:" not in article and "<img src=x" not in article
+
+
+def test_security_headers(evil_client):
+    res = evil_client.get("/")
+    csp = res.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert res.headers["X-Content-Type-Options"] == "nosniff" and res.headers["Referrer-Policy"]
+
+
+def test_empty_index_is_explained_not_crashed(tmp_path):
+    client = TestClient(create_app(Settings(index_dir=tmp_path / "none")))
+    page = client.get("/", params={"q": "UBND"})
+    assert page.status_code == 200 and "Chỉ mục đang trống" in page.text and "python -m indexer build" in page.text
+    api = client.get("/api/search", params={"q": "UBND"})
+    assert api.status_code == 503 and "build" in api.json()["detail"]
+    assert client.get("/healthz").json()["status"] == "empty"
+
+
+def test_broken_index_pointer_gives_clear_answers(tmp_path):
+    index = tmp_path / "ix"
+    index.mkdir()
+    (index / "CURRENT").write_text("gen-000009\n")
+    client = TestClient(create_app(Settings(index_dir=index)), raise_server_exceptions=False)
+    api = client.get("/api/search", params={"q": "UBND"})
+    assert api.status_code == 503 and str(tmp_path) not in api.text
+    assert client.get("/").status_code == 200
+    done = run_cli("app", "search", "--index", str(index), "UBND")
+    assert done.returncode == 2 and "rebuild" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_invalid_utf8_and_control_characters(client):
+    assert client.get("/api/search?q=%FF%FE%FD").status_code in (200, 422)
+    res = client.get("/api/search", params={"q": "cải\x01cách\x1f"})
+    assert res.status_code == 200
+    assert client.get("/api/search", params={"q": "a\x00b"}).status_code == 422
+    assert client.get("/api/search", params={"q": "x" * 499}).status_code == 200
+    assert client.get("/api/search", params={"q": "-" * 500}).status_code == 200
+
+
+def test_bulk_query_too_long_is_422(client):
+    res = client.post("/api/search/bulk", json={"queries": [{"id": "a", "q": "x" * 600}]})
+    assert res.status_code == 422 and "'a'" in res.json()["detail"]
+
+
+def test_rate_limit_answers_429_with_retry_after(seed_index):
+    client = TestClient(create_app(Settings(index_dir=seed_index, rate_limit_per_minute=60, rate_limit_burst=3)))
+    codes = [client.get("/api/search", params={"q": "UBND"}).status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    res = client.get("/api/search", params={"q": "UBND"})
+    assert res.status_code == 429 and int(res.headers["Retry-After"]) >= 1
+    assert client.get("/healthz").status_code == 200  # health and documents are not rate limited
+
+
+def test_admission_sheds_beyond_its_bound():
+    gate = Admission(2)
+    assert gate.try_enter() and gate.try_enter() and not gate.try_enter()
+    gate.leave()
+    assert gate.try_enter()
