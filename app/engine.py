@@ -21,6 +21,9 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
+# A term in more than this share of documents is skipped as a lone clause (large indexes only).
+STOPWORD_SHARE = 0.6
+STOPWORD_MIN_DOCS = 5000
 
 _NO_DATE = 2**64 - 1
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
@@ -61,8 +64,9 @@ class Engine:
                     self._live[offset + d] = False
         self._lengths: dict[str, np.ndarray] = {}
         self._avg: dict[str, float] = {}
-        self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
+        self._cache_lock = threading.Lock()
         self._published: np.ndarray | None = None
         self._vocabulary = None
         self._expander = None
@@ -127,12 +131,7 @@ class Engine:
     # --- postings -----------------------------------------------------------------------
 
     def postings(self, fieldname: str, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """(global docnums, term frequencies) of one term, cached."""
-        key = (fieldname, term)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        """(global docnums, term frequencies) of one term, read from Whoosh's blocks."""
         ids_parts, tf_parts = [], []
         with self.lock:
             for reader, offset in self._leaves:
@@ -154,17 +153,18 @@ class Engine:
             ids, tfs = ids[keep], tfs[keep]
         else:
             ids, tfs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        self._remember(key, (ids, tfs))
         return ids, tfs
 
     def _remember(self, key, value) -> None:
         """Keep a posting list in the LRU cache, evicting the oldest past the byte budget."""
-        size = value[0].nbytes + value[1].nbytes
-        self._cache[key] = value
-        self._cache_bytes += size
-        while self._cache_bytes > POSTINGS_CACHE_BYTES and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= old[0].nbytes + old[1].nbytes
+        with self._cache_lock:
+            if key in self._cache:
+                return
+            self._cache[key] = value
+            self._cache_bytes += value[0].nbytes + value[1].nbytes
+            while self._cache_bytes > POSTINGS_CACHE_BYTES and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cache_bytes -= old[0].nbytes + old[1].nbytes
 
     def docs_matching(self, query) -> np.ndarray:
         """Boolean mask of the documents a Whoosh query matches."""
@@ -177,32 +177,63 @@ class Engine:
 
     # --- scoring ------------------------------------------------------------------------
 
+    def normalised(self, fieldname: str, term: str, b: float) -> tuple[np.ndarray, np.ndarray]:
+        """(docnums, tf / length normalisation) of a term, cached per b (an LRU bounded in bytes)."""
+        key = (fieldname, term, b)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        ids, tfs = self.postings(fieldname, term)
+        lengths = self.lengths(fieldname)
+        value = (ids.astype(np.int32), (tfs / (1.0 - b + b * lengths[ids] / self._avg[fieldname])).astype(np.float32))
+        self._remember(key, value)
+        return value
+
+    def too_common(self, clause: Clause) -> bool:
+        """A clause whose term is in most documents: its IDF is near zero and its postings the longest.
+
+        Such stop words ("của", "và", "các") still count inside bigrams and phrases.
+        """
+        n = self.doc_count_all
+        if n < STOPWORD_MIN_DOCS:
+            return False
+        with self.lock:
+            reader = self.searcher.reader()
+            df = max((reader.doc_frequency(f, t) for f, t, _ in clause.postings), default=0)
+        return df > STOPWORD_SHARE * n
+
     def score(self, ranking: Ranking, allowed: np.ndarray | None = None) -> np.ndarray:
         """BM25F score of every document (0 where nothing matched or not allowed)."""
         n = max(1, int(self._live.sum()))
         scores = np.zeros(self.doc_count_all, dtype=np.float32)
         for clause in ranking.clauses:
+            if self.too_common(clause):
+                continue
             parts_ids, parts_tf = [], []
             for fieldname, term, fweight in clause.postings:
-                ids, tfs = self.postings(fieldname, term)
-                if not len(ids):
-                    continue
-                base = fieldname.split("_")[0]
-                lengths = self.lengths(fieldname)
-                b = ranking.b.get(base, 0.75)
-                norm = 1.0 - b + b * lengths[ids] / self._avg[fieldname]
-                parts_ids.append(ids)
-                parts_tf.append(fweight * tfs / norm)
+                ids, tf_norm = self.normalised(fieldname, term, ranking.b.get(fieldname.split("_")[0], 0.75))
+                if len(ids):
+                    parts_ids.append(ids)
+                    parts_tf.append(tf_norm * fweight if fweight != 1.0 else tf_norm)
             if not parts_ids:
                 continue
-            ids = np.concatenate(parts_ids)
-            pseudo = np.concatenate(parts_tf)
-            uniq, inverse = np.unique(ids, return_inverse=True)
-            combined = np.zeros(len(uniq), dtype=np.float32)
-            np.add.at(combined, inverse, pseudo)
+            if len(parts_ids) == 1:
+                uniq, combined = parts_ids[0], parts_tf[0]
+            else:
+                ids, pseudo = np.concatenate(parts_ids), np.concatenate(parts_tf)
+                if len(ids) * 8 > self.doc_count_all:
+                    # Long lists: summing into a dense array beats sorting them.
+                    dense = np.bincount(ids, weights=pseudo, minlength=self.doc_count_all)
+                    uniq = np.flatnonzero(dense)
+                    combined = dense[uniq]
+                else:
+                    uniq, inverse = np.unique(ids, return_inverse=True)
+                    combined = np.bincount(inverse, weights=pseudo)
             df = len(uniq)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            scores[uniq] += clause.weight * idf * combined / (ranking.k1 + combined)
+            scores[uniq] += (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
         if ranking.required:
             for q in ranking.required:
                 scores[~self.docs_matching(q)] = 0.0
