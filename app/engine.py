@@ -128,6 +128,48 @@ class Engine:
             self._published = keys
         return self._published
 
+    def column_values(self, fieldname: str) -> np.ndarray:
+        """A stored column's value for every document ('' where none), for facet counts."""
+        key = "column:" + fieldname
+        if key not in self._lengths:
+            values = np.full(self.doc_count_all, "", dtype=object)
+            with self.lock:
+                for reader, offset in self._leaves:
+                    if reader.has_column(fieldname):
+                        col = reader.column_reader(fieldname)
+                        for d in range(reader.doc_count_all()):
+                            values[offset + d] = col[d] or ""
+            self._lengths[key] = values
+        return self._lengths[key]
+
+    def years(self) -> np.ndarray:
+        """Published year of every document (0 where undated)."""
+        if "years" not in self._lengths:
+            from whoosh.util.times import long_to_datetime
+
+            keys = self.published_keys()
+            years = np.zeros(self.doc_count_all, dtype=np.int32)
+            dated = ~np.isnan(keys)
+            uniq, inverse = np.unique(keys[dated], return_inverse=True)
+            by_key = np.array([long_to_datetime(int(k)).year for k in uniq], dtype=np.int32)
+            years[dated] = by_key[inverse] if len(uniq) else 0
+            self._lengths["years"] = years
+        return self._lengths["years"]
+
+    def facets(self, scores: np.ndarray, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """Counts of source, category and year among the matched documents, largest first."""
+        matched = scores > 0
+        out: dict[str, list[tuple[str, int]]] = {}
+        for name in ("source", "category"):
+            values = self.column_values(name)[matched]
+            values = values[values != ""]
+            uniq, counts = np.unique(values.astype(str), return_counts=True) if len(values) else ([], [])
+            out[name] = sorted(zip(uniq, (int(c) for c in counts), strict=True), key=lambda kv: -kv[1])[:limit]
+        years = self.years()[matched]
+        uniq, counts = np.unique(years[years > 0], return_counts=True)
+        out["year"] = sorted(((str(y), int(c)) for y, c in zip(uniq, counts, strict=True)), reverse=True)[:limit]
+        return out
+
     # --- postings -----------------------------------------------------------------------
 
     def postings(self, fieldname: str, term: str) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from app import query as query_mod
 from app.engine import Engine
 from app.snippets import mark, snippet, term_spans
 from app.weights import DEFAULT, Weights
+from indexer.analysis import analyse, has_marks
 from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
 
 SORTS = ("relevance", "newest", "oldest")
@@ -78,6 +79,8 @@ class SearchResult:
     took_ms: float
     hits: list[Hit] = field(default_factory=list)
     expansions: list[dict] = field(default_factory=list)
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    suggestion: str | None = None  # the query with its tone marks restored, when typed without
 
 
 class SearchService:
@@ -126,7 +129,7 @@ class SearchService:
     # --- searching ----------------------------------------------------------------------------
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
-               sort: str = "relevance", snippets: bool = True) -> SearchResult:
+               sort: str = "relevance", snippets: bool = True, facets: bool = False) -> SearchResult:
         """Run one query and return a page of hits, with snippets unless told otherwise."""
         started = time.perf_counter()
         if sort not in SORTS:
@@ -147,7 +150,25 @@ class SearchService:
             for docnum, score in page:
                 stored = s.stored_fields(docnum)
                 hits.append(_hit(stored, score, spans.get(docnum, {}) if snippets else None))
-        return SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
+        result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
+        if facets:
+            result.facets = engine.facets(scores)
+            result.suggestion = self.restored_query(q)
+            result.took_ms = _ms(started)
+        return result
+
+    def restored_query(self, q: str) -> str | None:
+        """The query with tone marks restored from the index's vocabulary ("cai cach" -> "cải cách")."""
+        if has_marks(q) or '"' in q or "-" in q:
+            return None
+        folded = analyse(q).folded
+        if not folded:
+            return None
+        restored = self.engine().vocabulary().restore(folded)
+        covered = sum(r.end - r.start for r in restored)
+        if covered < len(folded) or not any("_" in r.text for r in restored):
+            return None  # only a query whose every syllable has one clear reading
+        return " ".join(r.text.replace("_", " ") for r in restored)
 
     def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
         """Answer many queries with one searcher; each result is {id, total, hits[{id, score, title}]}."""
@@ -159,6 +180,30 @@ class SearchService:
             out.append({"id": item["id"], "total": res.total,
                         "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
         return out
+
+    def article_view(self, doc_id: str, q: str = "") -> dict | None:
+        """An article for reading: paragraphs as HTML with the query's words marked, and related articles."""
+        engine = self.engine()
+        with engine.lock:
+            docnum = engine.searcher.document_number(id=doc_id)
+            stored = engine.searcher.stored_fields(docnum) if docnum is not None else None
+        if stored is None:
+            return None
+        spans = {}
+        if q.strip():
+            plan = query_mod.build(query_mod.parse(q), self.weights, engine)
+            with engine.lock:
+                spans = term_spans(engine.searcher, [docnum], plan.highlight_terms).get(docnum, {})
+        body, paragraphs, pos = stored.get("body", ""), [], 0
+        for part in body.split("\n"):
+            if part.strip():
+                paragraphs.append(mark(body, spans.get("body", []), pos, pos + len(part)))
+            pos += len(part) + 1
+        related_query = stored.get("title") or body[:300]
+        related = [h for h in self.search(related_query[:500], limit=6, snippets=False).hits if h.id != doc_id][:5]
+        doc = self.document(doc_id) or {}
+        return {"doc": doc, "title_html": mark(stored.get("title", ""), spans.get("title", [])),
+                "paragraphs": paragraphs, "related": related}
 
     def document(self, doc_id: str) -> dict | None:
         """The stored article with this id, or None."""

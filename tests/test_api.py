@@ -133,3 +133,33 @@ def test_openapi_docs(client):
     spec = client.get("/openapi.json").json()
     assert "/api/search" in spec["paths"] and "/api/search/bulk" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_atom_feed_of_a_search(client):
+    import xml.etree.ElementTree as ET
+
+    res = client.get("/feed", params={"q": "cải cách hành chính"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("application/atom+xml")
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = ET.fromstring(res.content)
+    entries = root.findall("a:entry", ns)
+    assert len(entries) >= 3
+    updated = [e.find("a:updated", ns).text for e in entries]
+    dated = [u for u in updated if u.startswith("2024") or u.startswith("2023")]
+    assert dated == sorted(dated, reverse=True)
+    assert all(e.find("a:link", ns).get("href").startswith("http") for e in entries)
+    assert client.get("/feed", params={"q": ""}).status_code == 422
+
+
+def test_page_facets_suggestion_and_clear_filters(client):
+    page = client.get("/", params={"q": "cai cach hanh chinh"}).text
+    assert "Có phải bạn muốn tìm" in page and "cải cách hành chính" in page
+    assert "Năm" in page and "from=2023-01-01" in page
+    filtered = client.get("/", params={"q": "hội nghị", "from": "2024-01-01", "to": "2024-12-31"}).text
+    assert "Xóa bộ lọc" in filtered and "Tìm thấy 1 kết quả" in filtered
+
+
+def test_article_page_marks_query_and_lists_related(client):
+    page = client.get("/articles/002_31e144db15d30624", params={"q": "cải cách hành chính"}).text
+    assert "<mark>cải cách hành chính</mark>" in page
+    assert "Bài viết liên quan" in page and "/articles/000_c148fd66da705f65" in page

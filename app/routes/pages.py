@@ -80,32 +80,35 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
             page_no = int(page) if page.isdigit() and 0 < int(page) <= 1000 else 1
             filters = Filters(source or None, category or None, _parse_date(from_), _parse_date(to))
             result = service.search(q.replace("\x00", " "), limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
-                                    filters=filters, sort=ctx["sort"])
+                                    filters=filters, sort=ctx["sort"], facets=True)
             ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
         except QueryError as err:
             ctx["error"], status = str(err), 422
         except (IndexMissing, IndexProblem):
             ctx["ready"] = False
 
-    def page_url(n: int) -> str:
-        params = {k: v for k, v in (("q", q), ("source", source), ("category", category), ("from", from_),
-                                    ("to", to), ("sort", ctx["sort"] if ctx["sort"] != "relevance" else ""))
-                  if v}
-        return "/?" + urlencode({**params, "page": n})
+    state = {"q": q, "source": source, "category": category, "from": from_, "to": to,
+             "sort": ctx["sort"] if ctx["sort"] != "relevance" else ""}
 
-    ctx["page_url"] = page_url
+    def url_with(**changes: str | int) -> str:
+        """This page's URL with some parameters changed ('' removes one); paging restarts unless given."""
+        params = {k: v for k, v in {**state, **changes}.items() if v not in ("", None)}
+        return "/?" + urlencode(params)
+
+    ctx["url_with"] = url_with
+    ctx["page_url"] = lambda n: url_with(page=n)
+    ctx["filtered"] = any((source, category, from_, to))
     ctx["Markup"] = Markup
     return templates.TemplateResponse(request, "search.html", ctx, status_code=status)
 
 
 @router.get("/articles/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
-def article_page(request: Request, doc_id: str,
-                 service: Annotated[SearchService, Depends(get_service)]) -> HTMLResponse:
-    """The stored article, cleaned, in full."""
-    doc = service.document(doc_id) if service.is_ready() else None
-    if doc is None:
+def article_page(request: Request, doc_id: str, service: Annotated[SearchService, Depends(get_service)],
+                 q: str = "") -> HTMLResponse:
+    """The stored article in full, the query's words marked, with related articles."""
+    view = service.article_view(doc_id, q[:500].replace("\x00", " ")) if service.is_ready() else None
+    if view is None:
         return templates.TemplateResponse(request, "notfound.html", {"request": request, "doc_id": doc_id},
                                           status_code=404)
-    paragraphs = [p for p in doc.get("body", "").split("\n") if p.strip()]
     return templates.TemplateResponse(request, "article.html",
-                                      {"request": request, "doc": doc, "paragraphs": paragraphs})
+                                      {"request": request, "q": q, "Markup": Markup, **view})
