@@ -170,6 +170,18 @@ class SearchService:
             return None  # only a query whose every syllable has one clear reading
         return " ".join(r.text.replace("_", " ") for r in restored)
 
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Autocomplete: frequent words of the index that complete what was typed, marks restored."""
+        words = prefix.split()
+        vocabulary = self.engine().vocabulary()
+        # Complete the longest tail of the input that is the start of a known word.
+        for n in range(min(4, len(words)), 0, -1):
+            head, tail = " ".join(words[:-n]), " ".join(words[-n:])
+            found = vocabulary.complete(tail, limit)
+            if found:
+                return [f"{head} {w}".strip() for w in found]
+        return []
+
     def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
         """Answer many queries with one searcher; each result is {id, total, hits[{id, score, title}]}."""
         out = []

@@ -8,6 +8,7 @@ is restored only when one marked form clearly dominates it.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from indexer.analysis import fold
@@ -30,9 +31,27 @@ class Restored:
 class Vocabulary:
     """Folded word -> dominant marked word, and folded syllable -> dominant marked syllable."""
 
-    def __init__(self, words: dict[str, str], syllables: dict[str, str]):
+    def __init__(self, words: dict[str, str], syllables: dict[str, str],
+                 frequent: list[tuple[str, str, int]] | None = None):
         self.words = words
         self.syllables = syllables
+        # (folded form, marked form, document frequency), sorted by folded form, for autocomplete
+        self.frequent = sorted(frequent or [])
+        self._keys = [key for key, _, _ in self.frequent]
+
+    def complete(self, prefix: str, limit: int = 8) -> list[str]:
+        """The most frequent words (with marks) whose folded form starts with the folded prefix."""
+        key = " ".join(fold(prefix).split())
+        if not key:
+            return []
+        start = bisect.bisect_left(self._keys, key)
+        matches = []
+        for folded, marked, df in self.frequent[start:start + 5000]:
+            if not folded.startswith(key):
+                break
+            matches.append((df, marked))
+        matches.sort(key=lambda m: -m[0])
+        return list(dict.fromkeys(marked for _, marked in matches))[:limit]
 
     @classmethod
     def from_reader(cls, reader, fields: tuple[str, ...] = ("title", "abstract", "body")) -> Vocabulary:
@@ -45,9 +64,11 @@ class Vocabulary:
                     continue
                 forms = word_df.setdefault(fold(text), {})
                 forms[text] = max(forms.get(text, 0), info.doc_frequency())
-        words = {}
+        words, frequent = {}, []
         for key, forms in word_df.items():
             best, df = max(forms.items(), key=lambda kv: kv[1])
+            if df >= MIN_DF:
+                frequent.append((key.replace("_", " "), best.replace("_", " "), df))
             if df >= MIN_DF and df >= WORD_SHARE * sum(forms.values()) and fold(best) != best:
                 words[key.replace("_", " ")] = best
         folded_df: dict[str, int] = {}
@@ -61,7 +82,7 @@ class Vocabulary:
                 marked_df[key] = (text, df)
         syllables = {key: text for key, (text, df) in marked_df.items()
                      if df >= MIN_DF and df >= SYLLABLE_SHARE * folded_df.get(key, df)}
-        return cls(words, syllables)
+        return cls(words, syllables, frequent)
 
     def restore(self, folded: list[str]) -> list[Restored]:
         """Marked readings of an unmarked query: longest known words first, then lone syllables."""

@@ -109,7 +109,8 @@ def test_search_page_shows_results_in_vietnamese(client):
     assert res.status_code == 200
     assert "Tìm thấy" in res.text and "kết quả" in res.text and "<mark>" in res.text
     assert 'value="cải cách hành chính"' in res.text
-    assert "Content-Security-Policy" in res.headers and "<script" not in res.text
+    assert "Content-Security-Policy" in res.headers
+    assert '<script src="/static/suggest.js" defer></script>' in res.text and "<script>" not in res.text
 
 
 def test_search_page_without_query_and_with_nothing_found(client):
@@ -163,3 +164,10 @@ def test_article_page_marks_query_and_lists_related(client):
     page = client.get("/articles/002_31e144db15d30624", params={"q": "cải cách hành chính"}).text
     assert "<mark>cải cách hành chính</mark>" in page
     assert "Bài viết liên quan" in page and "/articles/000_c148fd66da705f65" in page
+
+
+def test_suggest_completes_with_tone_marks(client):
+    body = client.get("/api/suggest", params={"q": "cai c"}).json()
+    assert "cải cách" in body["suggestions"]
+    assert client.get("/api/suggest", params={"q": "x" * 101}).status_code == 422
+    assert client.get("/api/suggest", params={"q": " "}).json()["suggestions"] == []

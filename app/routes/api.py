@@ -143,6 +143,15 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
         raise HTTPException(422, str(err)) from None
 
 
+@router.get("/api/suggest", summary="Autocomplete from the index's frequent words")
+def api_suggest(service: Annotated[SearchService, Depends(get_service)],
+                q: Annotated[str, Query(max_length=100)], limit: Annotated[int, Query(ge=1, le=20)] = 8) -> dict:
+    """Completions of what was typed so far, with or without tone marks: `cai c` -> `cải cách`."""
+    if not q.strip() or not service.is_ready():
+        return {"query": q, "suggestions": []}
+    return {"query": q, "suggestions": service.suggest(q.replace("\x00", " "), limit)}
+
+
 @router.get("/api/documents/{doc_id}", summary="One stored article")
 def api_document(doc_id: str, service: Annotated[SearchService, Depends(get_service)]) -> dict:
     """The stored article; 404 for an unknown id."""
