@@ -61,7 +61,7 @@ class QueryPlan:
     """What to rank, what must and must not match, and what to mark in snippets."""
 
     ranking: Ranking
-    highlight_terms: set[tuple[str, str]]
+    highlight_terms: set[str]  # syllables to mark: with marks, or folded when typed without
     expansions: list[dict] = field(default_factory=list)
     empty: bool = False
 
@@ -71,13 +71,13 @@ def _clause(weight: float, suffix: str, term: str, w: Weights) -> Clause:
     return Clause(weight, [(f + suffix, term, b) for f, b in w.fields.items()])
 
 
-def _syllable_highlights(sylls: list[str]) -> set[tuple[str, str]]:
-    """(field, term) pairs to mark in snippets for these syllables."""
-    return {(f + SYLLABLE_SUFFIX, s) for s in sylls for f in TEXT_FIELDS}
+def _syllable_highlights(sylls: list[str]) -> set[str]:
+    """Syllables to mark in snippets."""
+    return set(sylls)
 
 
 def _text_clauses(text: str, w: Weights, context=None,
-                  strength: float = 1.0) -> tuple[list[Clause], set[tuple[str, str]], list[Expansion]]:
+                  strength: float = 1.0) -> tuple[list[Clause], set[str], list[Expansion]]:
     """Scored clauses for text: words and marked syllables when typed with marks, folded otherwise.
 
     context (the engine) lends the index's vocabulary to restore marks and its acronym table.
@@ -115,7 +115,7 @@ def _text_clauses(text: str, w: Weights, context=None,
     return clauses, highlight, expansions
 
 
-def _phrase_query(text: str) -> tuple[wq.Query | None, set[tuple[str, str]]]:
+def _phrase_query(text: str) -> tuple[wq.Query | None, set[str]]:
     """A Whoosh query for the syllables in order, with their marks when typed with marks."""
     analysed = analyse(text)
     sylls = analysed.marked if has_marks(text) else analysed.folded

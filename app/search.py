@@ -18,7 +18,7 @@ from whoosh.index import TOC
 
 from app import query as query_mod
 from app.engine import Engine
-from app.snippets import mark, snippet, term_spans
+from app.snippets import mark, snippet, text_spans
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, has_marks
 from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
@@ -143,13 +143,9 @@ class SearchService:
         scores = engine.score(plan.ranking, allowed)
         total, ranked = engine.top(scores, offset + limit, sort)
         page = ranked[offset:offset + limit]
-        hits = []
         with engine.lock:
-            s = engine.searcher
-            spans = term_spans(s, [d for d, _ in page], plan.highlight_terms) if snippets and page else {}
-            for docnum, score in page:
-                stored = s.stored_fields(docnum)
-                hits.append(_hit(stored, score, spans.get(docnum, {}) if snippets else None))
+            stored_page = [(engine.searcher.stored_fields(docnum), score) for docnum, score in page]
+        hits = [_hit(stored, score, plan.highlight_terms if snippets else None) for stored, score in stored_page]
         result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
         if facets:
             result.facets = engine.facets(scores)
@@ -201,20 +197,18 @@ class SearchService:
             stored = engine.searcher.stored_fields(docnum) if docnum is not None else None
         if stored is None:
             return None
-        spans = {}
-        if q.strip():
-            plan = query_mod.build(query_mod.parse(q), self.weights, engine)
-            with engine.lock:
-                spans = term_spans(engine.searcher, [docnum], plan.highlight_terms).get(docnum, {})
+        wanted = query_mod.build(query_mod.parse(q), self.weights, engine).highlight_terms if q.strip() else set()
         body, paragraphs, pos = stored.get("body", ""), [], 0
+        body_spans = text_spans(body, wanted)
         for part in body.split("\n"):
             if part.strip():
-                paragraphs.append(mark(body, spans.get("body", []), pos, pos + len(part)))
+                paragraphs.append(mark(body, body_spans, pos, pos + len(part)))
             pos += len(part) + 1
         related_query = stored.get("title") or body[:300]
         related = [h for h in self.search(related_query[:500], limit=6, snippets=False).hits if h.id != doc_id][:5]
         doc = self.document(doc_id) or {}
-        return {"doc": doc, "title_html": mark(stored.get("title", ""), spans.get("title", [])),
+        title = stored.get("title", "")
+        return {"doc": doc, "title_html": mark(title, text_spans(title, wanted)),
                 "paragraphs": paragraphs, "related": related}
 
     def document(self, doc_id: str) -> dict | None:
@@ -230,18 +224,19 @@ class SearchService:
         return stored
 
 
-def _hit(stored: dict, score: float, doc_spans: dict | None) -> Hit:
-    """A Hit from stored fields, with snippet and marked title when spans are given."""
+def _hit(stored: dict, score: float, wanted: set[str] | None) -> Hit:
+    """A Hit from stored fields, with snippet and marked title unless wanted is None."""
     hit = Hit(id=stored["id"], title=stored.get("title", ""), score=round(score, 4),
               url=stored.get("url"), source=stored.get("source"), category=stored.get("category"),
               published=stored["published"].isoformat() if stored.get("published") else None)
-    if doc_spans is not None:
-        body_spans = doc_spans.get("body")
-        if body_spans or not doc_spans.get("abstract"):
-            hit.snippet = snippet(stored.get("body", ""), body_spans or [])
+    if wanted is not None:
+        body_spans = text_spans(stored.get("body", ""), wanted)
+        abstract_spans = [] if body_spans else text_spans(stored.get("abstract", ""), wanted)
+        if abstract_spans:
+            hit.snippet = snippet(stored["abstract"], abstract_spans)
         else:
-            hit.snippet = snippet(stored.get("abstract", ""), doc_spans["abstract"])
-        hit.title_html = mark(hit.title, doc_spans.get("title", []))
+            hit.snippet = snippet(stored.get("body", ""), body_spans)
+        hit.title_html = mark(hit.title, text_spans(hit.title, wanted))
     return hit
 
 

@@ -1,39 +1,53 @@
-"""Highlighted snippets from the character offsets stored in the index (no re-analysis)."""
+"""Highlighted snippets: the query's syllables marked in the stored text.
+
+Syllables are found with pyvi's syllable regex alone (no segmentation), which gives exactly the
+offsets the index holds, for a fraction of a millisecond per article.
+"""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from functools import lru_cache
 
-from indexer.schema import SYLLABLE_SUFFIX
+from indexer.analysis import canonical_syllable, fold, fold_same_length, syllable_spans
 
 FRAGMENT_CHARS = 220  # a fragment is about two lines of text on the page
 CONTEXT_BEFORE = 60
 MAX_FRAGMENTS = 3
 
 
-def term_spans(searcher, docnums: Iterable[int], terms: Iterable[tuple[str, str]]) -> dict[int, dict]:
-    """For each docnum, {field: [(start, end, term)]} of the given (field, term) pairs."""
-    wanted = sorted(set(docnums))
-    spans: dict[int, dict] = {d: {} for d in wanted}
-    for fieldname, text in terms:
-        try:
-            matcher = searcher.postings(fieldname, text)
-        except Exception:  # a term absent from this field: nothing to mark
+def text_spans(text: str, wanted: set[str]) -> list[tuple[int, int, str]]:
+    """(start, end, term) of the syllables of text that are wanted (a marked or a folded form).
+
+    Searches the folded text with one regex, then checks the marks of candidates for marked
+    terms: no segmentation, a fraction of a millisecond for a long article.
+    """
+    if not text or not wanted:
+        return []
+    folded_text = fold_same_length(text)
+    if folded_text is None:
+        return [(s, e, m if m in wanted else f) for f, m, s, e in syllable_spans(text) if m in wanted or f in wanted]
+    by_fold: dict[str, set[str]] = {}
+    for term in wanted:
+        by_fold.setdefault(fold(term), set()).add(term)
+    pattern = _pattern(tuple(sorted(by_fold, key=len, reverse=True)))
+    out = []
+    for m in pattern.finditer(folded_text):
+        terms = by_fold[m.group()]
+        if m.group() in terms:
+            out.append((m.start(), m.end(), m.group()))
             continue
-        for docnum in wanted:
-            if not matcher.is_active():
-                break
-            if matcher.id() < docnum:
-                matcher.skip_to(docnum)
-                if not matcher.is_active():
-                    break
-            if matcher.id() == docnum:
-                base = fieldname.removesuffix(SYLLABLE_SUFFIX)
-                for _pos, start, end in matcher.value_as("characters"):
-                    spans[docnum].setdefault(base, []).append((start, end, text))
-    return spans
+        marked = canonical_syllable(text[m.start():m.end()]).lower()
+        if marked in terms:
+            out.append((m.start(), m.end(), marked))
+    return out
+
+
+@lru_cache(maxsize=512)
+def _pattern(terms: tuple[str, ...]) -> re.Pattern:
+    """A regex matching any of the folded terms as whole syllables."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)")
 
 
 def _merge(spans: list[tuple[int, int, str]], text: str = "") -> list[tuple[int, int, set[str]]]:

@@ -218,6 +218,42 @@ def segment(text: str) -> tuple[Word, ...]:
     return tuple(words)
 
 
+def _fold_table() -> dict[int, str]:
+    """str.translate table folding every precomposed Latin letter one-to-one (Ấ -> a, đ -> d)."""
+    table = {}
+    for cp in list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(cp)
+        folded = fold(ch)
+        if len(folded) == 1 and folded != ch:
+            table[cp] = folded
+    return table
+
+
+_FAST_FOLD = _fold_table()
+
+
+def fold_same_length(text: str) -> str | None:
+    """fold() at C speed for text whose folding keeps its length (offsets stay valid), else None."""
+    folded = text.lower().translate(_FAST_FOLD)
+    return folded if len(folded) == len(text) else None
+
+
+def syllable_spans(text: str) -> list[tuple[str, str, int, int]]:
+    """(folded, marked, start, end) of every syllable, by pyvi's syllable regex alone (no CRF)."""
+    canon = canonical_tones(text)
+    out = []
+    for m in _SYLLABLE_RE.finditer(canon):
+        s, e = m.start(), m.end()
+        tok = canon[s:e]
+        if len(tok) > 1 and tok.endswith(".") and not tok.endswith("..."):
+            e -= 1
+            tok = tok[:-1]
+        if _is_word_token(tok):
+            marked = tok.lower()
+            out.append((fold(marked), marked, s, e))
+    return out
+
+
 def word_text(canon: str, word: Word) -> str:
     """The indexed form of a word: canonical tones, lower case, syllables joined by '_'."""
     return "_".join(canon[s:e].lower() for s, e in word.spans)
