@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.limits import Admission, RateLimiter, retry_after
-from app.routes import api, feed, pages
+from app.routes import api, feed, pages, writes
 from app.search import SearchService
 from app.settings import Settings, get_settings
 from indexer.store import IndexMissing, IndexProblem
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(feed.router)
+    app.include_router(writes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 300
     # Searches in progress at once (they share two cores); more are answered 503 at once.
     max_in_flight: int = 64
+    # Bearer token for PUT/DELETE /api/documents/{id}; empty means writes over HTTP are disabled.
+    write_token: str = ""
 
 
 @lru_cache(maxsize=1)

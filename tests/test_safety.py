@@ -98,3 +98,28 @@ def test_admission_sheds_beyond_its_bound():
     assert gate.try_enter() and gate.try_enter() and not gate.try_enter()
     gate.leave()
     assert gate.try_enter()
+
+
+def test_writes_need_the_bearer_token_and_are_durable(tmp_path):
+    index = tmp_path / "ix"
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps({"id": "a", "title": "Tin A", "body": "Sở Tư pháp họp"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+    closed = TestClient(create_app(Settings(index_dir=index)))
+    assert closed.put("/api/documents/b", json={"body": "x"}).status_code == 403
+    client = TestClient(create_app(Settings(index_dir=index, write_token="s3cret")))
+    article = {"title": "Ngân hàng xanh", "body": "Tín dụng xanh cho nông nghiệp", "published": "2024-05-01"}
+    assert client.put("/api/documents/b", json=article).status_code == 401
+    bad = client.put("/api/documents/b", json=article, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.headers["WWW-Authenticate"] == "Bearer"
+    ok = client.put("/api/documents/b", json=article, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and ok.json()["status"] == "indexed"
+    assert client.get("/api/search", params={"q": "tín dụng xanh"}).json()["hits"][0]["id"] == "b"
+    bad_date = client.put("/api/documents/c", json={**article, "published": "hôm qua"},
+                          headers={"Authorization": "Bearer s3cret"})
+    assert bad_date.status_code == 422 and str(tmp_path) not in bad_date.text
+    gone = client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"})
+    assert gone.status_code == 200
+    assert client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"}).status_code == 404
+    assert client.get("/api/documents/b").status_code == 404

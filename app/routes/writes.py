@@ -1,0 +1,89 @@
+"""Write operations over HTTP, for a bearer-token holder: put or delete one article.
+
+The service never writes the index itself: it hands the article to the indexer (`python -m
+indexer update|delete --wait`), the one writer, and answers once that has committed, so an
+acknowledged write is on disk.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from pydantic import BaseModel, Field
+
+from app.deps import get_app_settings
+from app.settings import Settings
+
+router = APIRouter()
+WRITE_TIMEOUT_S = 120
+
+
+class ArticleIn(BaseModel):
+    """An article as PUT: the same fields as a JSON Lines record (the id comes from the URL)."""
+
+    title: str = Field(default="", max_length=2_000)
+    body: str = Field(max_length=500_000)
+    abstract: str = Field(default="", max_length=20_000)
+    published: str | None = None
+    source: str = Field(default="", max_length=200)
+    url: str = Field(default="", max_length=2_000)
+    author: str = Field(default="", max_length=200)
+    category: str = Field(default="", max_length=200)
+
+
+def require_token(settings: Annotated[Settings, Depends(get_app_settings)],
+                  authorization: Annotated[str | None, Header()] = None) -> Settings:
+    """Allow the request only with the configured bearer token; without one, writes are off."""
+    if not settings.write_token:
+        raise HTTPException(403, "writes are disabled: set TRACUU_WRITE_TOKEN to enable them")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.write_token.encode()):
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    return settings
+
+
+def _run_indexer(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    """Run one indexer command against the service's index; 503 when it cannot finish."""
+    cmd = [sys.executable, "-m", "indexer", args[0], "--index", str(settings.index_dir), "--wait", *args[1:]]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise HTTPException(503, "the index is busy; the write was not applied, try again") from None
+
+
+@router.put("/api/documents/{doc_id}", summary="Add or replace one article (bearer token)")
+def put_document(doc_id: str, article: ArticleIn,
+                 settings: Annotated[Settings, Depends(require_token)]) -> dict:
+    """Index the article under doc_id; answers after the index has committed it."""
+    if not doc_id.strip() or len(doc_id) > 500:
+        raise HTTPException(422, "the id must be 1 to 500 characters")
+    if not article.body.strip() and not article.title.strip():
+        raise HTTPException(422, "an article needs a body or a title")
+    record = {"id": doc_id, **article.model_dump()}
+    with tempfile.TemporaryDirectory(prefix="tracuu-put-") as tmp:
+        path = Path(tmp) / "article.jsonl"
+        path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+        done = _run_indexer(settings, "update", str(path))
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "the indexer failed"
+        reason = reason.replace(str(path), "article").replace(str(settings.index_dir), "index")
+        raise HTTPException(422 if "skipped" in done.stderr else 503, reason)
+    return {"id": doc_id, "status": "indexed"}
+
+
+@router.delete("/api/documents/{doc_id}", summary="Delete one article (bearer token)")
+def delete_document(doc_id: str, settings: Annotated[Settings, Depends(require_token)]) -> dict:
+    """Remove the article; 404 when there is none with that id."""
+    done = _run_indexer(settings, "delete", doc_id)
+    if f"not found: {doc_id}" in done.stderr:
+        raise HTTPException(404, f"no article with id {doc_id!r}")
+    if done.returncode != 0:
+        raise HTTPException(503, "the delete could not be applied; try again")
+    return {"id": doc_id, "status": "deleted"}
