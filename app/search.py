@@ -81,6 +81,7 @@ class SearchResult:
     expansions: list[dict] = field(default_factory=list)
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None  # the query with its tone marks restored, when typed without
+    relaxed: bool = False  # no article had the quoted phrase; its words were searched instead
 
 
 class SearchService:
@@ -136,17 +137,25 @@ class SearchService:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
         flt = filters.to_query() if filters else None
         engine = self.engine()
-        plan = query_mod.build(query_mod.parse(q), self.weights, engine)
+        parsed = query_mod.parse(q)
+        plan = query_mod.build(parsed, self.weights, engine)
         if plan.empty:
             return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
         allowed = engine.docs_matching(flt) if flt is not None else None
         scores = engine.score(plan.ranking, allowed)
+        relaxed = False
+        if parsed.phrases and not (scores > 0).any():
+            # A quoted phrase found nowhere (often a typo inside the quotes): search its words instead.
+            parsed.text, parsed.phrases, relaxed = " ".join([parsed.text, *parsed.phrases]), [], True
+            plan = query_mod.build(parsed, self.weights, engine)
+            scores = engine.score(plan.ranking, allowed)
         total, ranked = engine.top(scores, offset + limit, sort)
         page = ranked[offset:offset + limit]
         with engine.lock:
             stored_page = [(engine.searcher.stored_fields(docnum), score) for docnum, score in page]
         hits = [_hit(stored, score, plan.highlight_terms if snippets else None) for stored, score in stored_page]
-        result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions)
+        result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions,
+                              relaxed=relaxed)
         if facets:
             result.facets = engine.facets(scores)
             result.suggestion = self.restored_query(q)

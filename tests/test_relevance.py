@@ -94,3 +94,9 @@ def test_acronym_mined_from_the_corpus(api):
     res = api.get("/api/search", params={"q": "TTPVHCC"}).json()
     assert {"from": "TTPVHCC", "to": "trung tâm phục vụ hành chính công"} in res["expansions"]
     assert [h["id"] for h in res["hits"]][:2] == ["ttpv-def", "ttpv-full"]
+
+
+def test_quoted_phrase_found_nowhere_falls_back_to_its_words(api):
+    res = api.get("/api/search", params={"q": '"cải cách hành chánh"'}).json()
+    assert res["relaxed"] is True and res["hits"][0]["id"] == "cchc-adjacent"
+    assert api.get("/api/search", params={"q": '"cải cách hành chính"'}).json()["relaxed"] is False

@@ -38,6 +38,7 @@ class SearchOut(BaseModel):
     took_ms: float
     hits: list[HitOut]
     expansions: list[dict] = []
+    relaxed: bool = False
 
 
 class BulkQuery(BaseModel):
