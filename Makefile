@@ -6,7 +6,7 @@ INDEX ?= data/index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test index lint bench clean
+.PHONY: run test index lint bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(VENV)/.installed $(INDEX)/CURRENT
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# Schema-driven fuzzing of the OpenAPI spec (schemathesis): any 5xx fails.
+fuzz: $(VENV)/.installed-test
+	$(PY) -m pip install --quiet 'schemathesis>=4.0'
+	TRACUU_FUZZ=1 $(PY) -m pytest -q tests/test_fuzz.py
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/run.py
