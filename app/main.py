@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -38,9 +40,18 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app around one search service over settings.index_dir."""
     settings = settings or get_settings()
-    app = FastAPI(title="tracuu", description="Tìm kiếm tin tức hành chính công tiếng Việt", version="0.1.0")
+    service = SearchService(settings.index_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # Warm the engine in the background: the server answers at once, the first query is fast.
+        threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(title="tracuu", description="Tìm kiếm tin tức hành chính công tiếng Việt", version="0.1.0",
+                  lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = SearchService(settings.index_dir)
+    app.state.service = service
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     admission = Admission(settings.max_in_flight)

@@ -21,6 +21,7 @@ from app.engine import Engine
 from app.snippets import mark, snippet, text_spans
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, has_marks
+from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
 
 SORTS = ("relevance", "newest", "oldest")
@@ -111,6 +112,19 @@ class SearchService:
                 if old is not None:
                     threading.Timer(30.0, old.close).start()  # requests in flight still read it
             return self._engine
+
+    def warm_up(self) -> None:
+        """Load what the first query would otherwise wait for: pyvi, lengths, vocabulary, acronyms."""
+        try:
+            engine = self.engine()
+        except (IndexMissing, IndexProblem):
+            return
+        analyse("khởi động")
+        for name in ("title", "abstract", "body"):
+            for suffix in ("", SYLLABLE_SUFFIX, BIGRAM_SUFFIX):
+                engine.lengths(name + suffix)
+        engine.vocabulary()
+        engine.expander()
 
     def is_ready(self) -> bool:
         """True when a built index is present and readable."""
