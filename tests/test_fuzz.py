@@ -6,6 +6,8 @@ Runs with `make fuzz` (which installs schemathesis); skipped in the normal suite
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -20,13 +22,12 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
+_TMP = tempfile.TemporaryDirectory(prefix="tracuu-fuzz-")  # removed when the test process ends
+
 
 def _app():
     """The app over a seed index, rate limit off so the fuzzer is not throttled."""
-    import tempfile
-    from pathlib import Path
-
-    index = Path(tempfile.mkdtemp(prefix="tracuu-fuzz-")) / "ix"
+    index = Path(_TMP.name) / "ix"
     assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
     return create_app(Settings(index_dir=index, rate_limit_per_minute=0))
 
