@@ -20,7 +20,7 @@ from app import query as query_mod
 from app.engine import Engine
 from app.snippets import mark, snippet, text_spans
 from app.weights import DEFAULT, Weights
-from indexer.analysis import analyse, has_marks
+from indexer.analysis import analyse, fold, has_marks
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
 
@@ -172,9 +172,26 @@ class SearchService:
                               relaxed=relaxed)
         if facets:
             result.facets = engine.facets(scores)
-            result.suggestion = self.restored_query(q)
+            result.suggestion = self.corrected_query(q) or self.restored_query(q)
             result.took_ms = _ms(started)
         return result
+
+    def corrected_query(self, q: str) -> str | None:
+        """The query with its typing slips mended: each syllable the index never saw, replaced by the
+        most frequent known syllable one slip away (marks restored when the query had none)."""
+        if '"' in q:
+            return None
+        vocabulary = self.engine().vocabulary()
+        words, changed = q.split(), False
+        folded = [fold(w) for w in words]
+        for i, word in enumerate(folded):
+            before, after = folded[i - 1] if i else "", folded[i + 1] if i + 1 < len(folded) else ""
+            if word.isalpha() and (fixed := vocabulary.correct(word, before, after)):
+                words[i], folded[i], changed = vocabulary.marked_syllable(fixed, before, after), fixed, True
+        if not changed:
+            return None
+        candidate = " ".join(words)
+        return self.restored_query(candidate) or candidate
 
     def restored_query(self, q: str) -> str | None:
         """The query with tone marks restored from the index's vocabulary ("cai cach" -> "cải cách")."""

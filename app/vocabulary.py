@@ -32,9 +32,10 @@ class Vocabulary:
     """Folded word -> dominant marked word, and folded syllable -> dominant marked syllable."""
 
     def __init__(self, words: dict[str, str], syllables: dict[str, str],
-                 frequent: list[tuple[str, str, int]] | None = None):
+                 frequent: list[tuple[str, str, int]] | None = None, syllable_df: dict[str, int] | None = None):
         self.words = words
         self.syllables = syllables
+        self.syllable_df = syllable_df or {}  # folded syllable -> documents, for spelling corrections
         # (folded form, marked form, document frequency), sorted by folded form, for autocomplete
         self.frequent = sorted(frequent or [])
         self._keys = [key for key, _, _ in self.frequent]
@@ -82,7 +83,30 @@ class Vocabulary:
                 marked_df[key] = (text, df)
         syllables = {key: text for key, (text, df) in marked_df.items()
                      if df >= MIN_DF and df >= SYLLABLE_SHARE * folded_df.get(key, df)}
-        return cls(words, syllables, frequent)
+        return cls(words, syllables, frequent, folded_df)
+
+    def correct(self, syllable: str, before: str = "", after: str = "") -> str | None:
+        """The known syllable one typing slip away from an unknown one (folded forms): one that makes
+        a known word with its neighbours first, then the most frequent."""
+        if syllable in self.syllable_df or not syllable.isalpha() or len(syllable) < 2:
+            return None
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(syllable[:i], syllable[i:]) for i in range(len(syllable) + 1)]
+        candidates = {a + b[1:] for a, b in splits if b}
+        candidates |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        candidates |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        candidates |= {a + c + b for a, b in splits for c in letters}
+        known = [(f"{before} {c}" in self.words or f"{c} {after}" in self.words, self.syllable_df[c], c)
+                 for c in candidates if c in self.syllable_df]
+        return max(known)[2] if known else None
+
+    def marked_syllable(self, syllable: str, before: str = "", after: str = "") -> str:
+        """The marks of a folded syllable as its neighbours' word says, else its dominant form."""
+        if word := self.words.get(f"{before} {syllable}"):
+            return word.split("_")[-1]
+        if word := self.words.get(f"{syllable} {after}"):
+            return word.split("_")[0]
+        return self.syllables.get(syllable, syllable)
 
     def restore(self, folded: list[str]) -> list[Restored]:
         """Marked readings of an unmarked query: longest known words first, then lone syllables."""

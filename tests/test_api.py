@@ -171,3 +171,9 @@ def test_suggest_completes_with_tone_marks(client):
     assert "cải cách" in body["suggestions"]
     assert client.get("/api/suggest", params={"q": "x" * 101}).status_code == 422
     assert client.get("/api/suggest", params={"q": " "}).json()["suggestions"] == []
+
+
+def test_did_you_mean_mends_a_typing_slip(client):
+    page = client.get("/", params={"q": "cai cahc hanh chinh xyzw"}).text
+    assert "Có phải bạn muốn tìm" in page
+    assert "cải cách hành chính" in page
