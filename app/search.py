@@ -182,12 +182,13 @@ class SearchService:
         if '"' in q:
             return None
         vocabulary = self.engine().vocabulary()
-        words, changed = q.split(), False
+        words, changed, marked = q.split(), False, has_marks(q)
         folded = [fold(w) for w in words]
         for i, word in enumerate(folded):
             before, after = folded[i - 1] if i else "", folded[i + 1] if i + 1 < len(folded) else ""
             if word.isalpha() and (fixed := vocabulary.correct(word, before, after)):
-                words[i], folded[i], changed = vocabulary.marked_syllable(fixed, before, after), fixed, True
+                words[i] = vocabulary.marked_syllable(fixed, before, after) if marked else fixed
+                folded[i], changed = fixed, True
         if not changed:
             return None
         candidate = " ".join(words)
