@@ -78,3 +78,21 @@ def test_killed_build_leaves_the_live_index_and_the_next_build_works(tmp_path):
     assert done.returncode == 0, done.stderr
     assert SearchService(index).stats()["documents"] == 1500
     assert len(list(index.glob("gen-*"))) == 1  # the orphan of the killed build was cleaned up
+
+
+def test_service_answers_while_a_build_runs_and_switches_when_done(tmp_path):
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    big = write_articles(tmp_path / "big.jsonl", 600, "đất đai")
+    service = SearchService(index)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "build", "--index", str(index), str(big)],
+                            env=env, stderr=subprocess.DEVNULL)
+    seen = set()
+    while proc.poll() is None:
+        result = service.search("cải cách hành chính đất đai", limit=3)  # never raises, never half-built
+        seen.add(service.stats()["documents"])
+        assert result.total > 0 and all(h.id.startswith(("a", "0")) for h in result.hits)
+    assert proc.returncode == 0
+    assert seen <= {5, 600}
+    assert service.stats()["documents"] == 600
