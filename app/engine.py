@@ -142,19 +142,19 @@ class Engine:
             self._lengths[key] = values
         return self._lengths[key]
 
-    def years(self) -> np.ndarray:
-        """Published year of every document (0 where undated)."""
-        if "years" not in self._lengths:
+    def months(self) -> np.ndarray:
+        """Published year * 100 + month of every document (0 where undated)."""
+        if "months" not in self._lengths:
             from whoosh.util.times import long_to_datetime
 
             keys = self.published_keys()
-            years = np.zeros(self.doc_count_all, dtype=np.int32)
+            months = np.zeros(self.doc_count_all, dtype=np.int32)
             dated = ~np.isnan(keys)
             uniq, inverse = np.unique(keys[dated], return_inverse=True)
-            by_key = np.array([long_to_datetime(int(k)).year for k in uniq], dtype=np.int32)
-            years[dated] = by_key[inverse] if len(uniq) else 0
-            self._lengths["years"] = years
-        return self._lengths["years"]
+            by_key = np.array([(d := long_to_datetime(int(k))).year * 100 + d.month for k in uniq], dtype=np.int32)
+            months[dated] = by_key[inverse] if len(uniq) else 0
+            self._lengths["months"] = months
+        return self._lengths["months"]
 
     def facets(self, scores: np.ndarray, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
         """Counts of source, category and year among the matched documents, largest first."""
@@ -165,9 +165,13 @@ class Engine:
             values = values[values != ""]
             uniq, counts = np.unique(values.astype(str), return_counts=True) if len(values) else ([], [])
             out[name] = sorted(zip(uniq, (int(c) for c in counts), strict=True), key=lambda kv: -kv[1])[:limit]
-        years = self.years()[matched]
-        uniq, counts = np.unique(years[years > 0], return_counts=True)
+        months = self.months()[matched]
+        months = months[months > 0]
+        uniq, counts = np.unique(months // 100, return_counts=True)
         out["year"] = sorted(((str(y), int(c)) for y, c in zip(uniq, counts, strict=True)), reverse=True)[:limit]
+        uniq, counts = np.unique(months, return_counts=True)
+        out["month"] = sorted(((f"{m // 100}-{m % 100:02d}", int(c)) for m, c in zip(uniq, counts, strict=True)),
+                              reverse=True)[:24]
         return out
 
     # --- postings -----------------------------------------------------------------------

@@ -129,6 +129,9 @@ def test_filter_by_year_then_clear(page, server):
     dates = page.locator("li.hit p.meta").all_inner_texts()
     assert dates and all("/2023" in d for d in dates)
     shoot(page, "filtered")
+    page.click("aside.facets section:has(h2:text('Tháng')) a >> nth=0")
+    page.wait_for_selector("p.summary")
+    assert "from=2023-" in page.url and "Tìm thấy" in page.inner_text("p.summary")
     page.click("text=Xóa bộ lọc")
     page.wait_for_selector("p.summary")
     assert "Tìm thấy 25 kết quả" in page.inner_text("p.summary")
@@ -162,6 +165,22 @@ def test_autocomplete_and_article_page(page, server):
     assert page.locator("article mark").count() > 0
     assert page.locator("section.related li").count() >= 1
     shoot(page, "article")
+
+
+def test_keyboard_alone(page, server):
+    page.goto(server + "/")
+    assert page.evaluate("document.activeElement.id") == "q"  # the search box has the focus at once
+    page.keyboard.type("UBND tỉnh")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("p.summary")
+    for _ in range(40):  # Tab through the page until a result link has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('li.hit') !== null"):
+            break
+    else:
+        raise AssertionError("no result link reachable with Tab")
+    assert page.evaluate("document.activeElement.tagName") == "A"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # focus is visible
 
 
 def test_empty_result_state(page, server):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -48,6 +48,12 @@ def safe_url(url: str | None) -> str | None:
 templates.env.filters["vn_number"] = vn_number
 templates.env.filters["vn_date"] = vn_date
 templates.env.filters["safe_url"] = safe_url
+
+
+def _month_end(year_month: str) -> str:
+    """The last day of a month given as YYYY-MM, as an ISO date."""
+    year, month = (int(p) for p in year_month.split("-"))
+    return (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).isoformat()
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -98,6 +104,11 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
     ctx["url_with"] = url_with
     ctx["page_url"] = lambda n: url_with(page=n)
     ctx["filtered"] = any((source, category, from_, to))
+    # Months are offered once the dates are narrowed to one year.
+    one_year = from_[:4] if from_[:4] and from_[:4] == to[:4] else ""
+    facets = ctx["result"].facets if ctx["result"] else {}
+    ctx["months"] = sorted(m for m in facets.get("month", []) if one_year and m[0].startswith(one_year + "-"))
+    ctx["month_end"] = _month_end
     ctx["Markup"] = Markup
     return templates.TemplateResponse(request, "search.html", ctx, status_code=status)
 
