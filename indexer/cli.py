@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SourceError, IndexProblem) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a file size limit, a read-only folder
+        print(f"error: cannot write the index ({err.strerror or err}); the live index is unchanged",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: the live index is unchanged", file=sys.stderr)
         return 130

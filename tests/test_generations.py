@@ -96,3 +96,28 @@ def test_service_answers_while_a_build_runs_and_switches_when_done(tmp_path):
     assert proc.returncode == 0
     assert seen <= {5, 600}
     assert service.stats()["documents"] == 600
+
+
+def test_full_disk_during_a_build_keeps_the_live_index(tmp_path):
+    import resource
+
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    big = write_articles(tmp_path / "big.jsonl", 300, "đất đai")
+
+    def small_disk():  # files may not grow past 256 kB: writes fail as on a full disk
+        import signal as sig
+
+        sig.signal(sig.SIGXFSZ, sig.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "indexer", "build", "--index", str(index), str(big),
+                           "--workers", "1"], env=env, capture_output=True, text=True, preexec_fn=small_disk,
+                          timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "live index is unchanged" in done.stderr
+    service = SearchService(index)
+    assert service.stats()["documents"] == 5 and service.search("cải cách hành chính").total >= 3
+    assert run_cli("indexer", "build", "--index", str(index), str(big)).returncode == 0
+    assert SearchService(index).stats()["documents"] == 300
