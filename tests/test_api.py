@@ -177,3 +177,25 @@ def test_did_you_mean_mends_a_typing_slip(client):
     page = client.get("/", params={"q": "cai cahc hanh chinh xyzw"}).text
     assert "Có phải bạn muốn tìm" in page
     assert "cải cách hành chính" in page
+
+
+def test_page_colours_meet_wcag_aa_contrast():
+    import re
+    from pathlib import Path
+
+    css = (Path(__file__).resolve().parent.parent / "app" / "static" / "style.css").read_text()
+    colours = dict(re.findall(r"--(\w+):\s*(#[0-9a-fA-F]{6})", css))
+
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    def ratio(a: str, b: str) -> float:
+        hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    white = "#ffffff"
+    for fg, bg in [(colours["ink"], white), (colours["muted"], white), (colours["link"], white),
+                   (colours["ink"], colours["mark"]), (white, colours["link"])]:
+        assert ratio(fg, bg) >= 4.5, (fg, bg)
