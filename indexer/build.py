@@ -109,7 +109,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         if live is not None:
             # Rebuilding unchanged input only re-reads it: hashing is cheap, segmentation is not.
             input_hash, count = _input_hash(files, read)
-            if _manifest(live).get("input_hash") == input_hash:
+            if _manifest(live).get("input_hash") == input_hash and _opens(root):
                 report.unchanged, report.total, report.generation = count, count, live.name
                 report.bad = read.bad
                 report.seconds = time.perf_counter() - start
@@ -166,6 +166,15 @@ def _input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
         digest.update(article.content_hash().encode())
         count += 1
     return digest.hexdigest(), count
+
+
+def _opens(root: Path) -> bool:
+    """True when the live generation can be opened (a damaged one is rebuilt, not kept)."""
+    try:
+        open_index(root).close()
+        return True
+    except IndexProblem:
+        return False
 
 
 def _manifest(gen: Path) -> dict:

@@ -121,3 +121,45 @@ def test_full_disk_during_a_build_keeps_the_live_index(tmp_path):
     assert service.stats()["documents"] == 5 and service.search("cải cách hành chính").total >= 3
     assert run_cli("indexer", "build", "--index", str(index), str(big)).returncode == 0
     assert SearchService(index).stats()["documents"] == 300
+
+
+def test_killed_update_keeps_acknowledged_documents(tmp_path):
+    index = tmp_path / "ix"
+    first = write_articles(tmp_path / "a.jsonl", 50, "hành chính")
+    assert run_cli("indexer", "build", "--index", str(index), str(first)).returncode == 0
+    more = tmp_path / "b.jsonl"
+    more.write_text("".join(json.dumps({"id": f"b{i}", "title": f"Tin {i}", "body": "Thuế đất nông nghiệp. " * 200},
+                                       ensure_ascii=False) + "\n" for i in range(800)), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", "update", "--index", str(index), str(more)],
+                            env=env, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(1.5)
+    assert proc.poll() is None, "the update ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    service = SearchService(index)
+    assert service.stats()["documents"] == 50  # nothing half-written, nothing acknowledged lost
+    assert service.search("hành chính").total == 50
+    done = run_cli("indexer", "update", "--index", str(index), str(more))
+    assert done.returncode == 0, done.stderr
+    assert SearchService(index).stats()["documents"] == 850
+
+
+def test_corrupted_index_files_give_a_clear_message(tmp_path):
+    index = tmp_path / "ix"
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    gen = next(index.glob("gen-*"))
+    for toc in gen.glob("*.toc"):
+        toc.write_bytes(b"\x00garbage")
+    done = run_cli("app", "search", "--index", str(index), "UBND")
+    assert done.returncode == 2 and "rebuild" in done.stderr and "Traceback" not in done.stderr
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    client = TestClient(create_app(Settings(index_dir=index)), raise_server_exceptions=False)
+    res = client.get("/api/search", params={"q": "UBND"})
+    assert res.status_code == 503 and "rebuild" in res.json()["detail"] and str(tmp_path) not in res.text
+    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0  # a rebuild mends it
+    assert SearchService(index).stats()["documents"] == 5
