@@ -51,12 +51,13 @@ class Ranking:
 class Engine:
     """Scores rankings against one fixed version of the index."""
 
-    def __init__(self, searcher, folder=None):
-        self.searcher = searcher
+    def __init__(self, index, folder=None):
+        self.index = index
+        self.searcher = index.searcher()
         self.folder = folder  # the generation folder, for files the build wrote beside the index
         self.lock = threading.RLock()
-        self.doc_count_all = searcher.doc_count_all()
-        self._leaves = [(r, off) for r, off in searcher.reader().leaf_readers()]
+        self.doc_count_all = self.searcher.doc_count_all()
+        self._leaves = list(self.searcher.reader().leaf_readers())
         self._live = np.ones(self.doc_count_all, dtype=bool)
         for reader, offset in self._leaves:
             if reader.has_deletions():
@@ -69,15 +70,20 @@ class Engine:
         self._cache_lock = threading.Lock()
         self._published: np.ndarray | None = None
         self._vocabulary = None
+        self._vocabulary_lock = threading.Lock()
         self._expander = None
 
     def vocabulary(self):
         """Tone-mark restoration table of this index version (built on first use)."""
-        if self._vocabulary is None:
-            from app.vocabulary import Vocabulary
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                from app.vocabulary import Vocabulary
 
-            with self.lock:
-                self._vocabulary = Vocabulary.from_reader(self.searcher.reader())
+                # A reader of its own: reading the lexicons takes seconds on a large index, and the
+                # searcher's lock must stay free for queries meanwhile. Term statistics of a commit
+                # newer than the searcher's would do no harm here.
+                with self.index.reader() as reader:
+                    self._vocabulary = Vocabulary.from_reader(reader)
         return self._vocabulary
 
     def expander(self):

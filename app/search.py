@@ -107,7 +107,7 @@ class SearchService:
             if version != self._version or self._engine is None:
                 ix = open_index(self.index_dir)
                 old = self._engine
-                self._engine = Engine(ix.searcher(), gen)
+                self._engine = Engine(ix, gen)
                 self._version = (gen.name, self._engine.searcher.reader().generation())
                 if old is not None:
                     threading.Timer(30.0, old.close).start()  # requests in flight still read it
