@@ -21,8 +21,9 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
-# A term in more than this share of documents is skipped as a lone clause (large indexes only).
-STOPWORD_SHARE = 0.6
+# A term in more than this share of documents is skipped as a lone clause (large indexes only): its
+# IDF is small and its postings the longest (150k articles: p50 240 -> 27 ms, news-known-item unchanged).
+STOPWORD_SHARE = 0.1
 STOPWORD_MIN_DOCS = 5000
 
 _NO_DATE = 2**64 - 1
