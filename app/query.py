@@ -31,9 +31,6 @@ class ParsedQuery:
     phrases: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
 
-    def is_empty(self) -> bool:
-        return not (self.text.strip() or self.phrases)
-
 
 def parse(raw: str) -> ParsedQuery:
     """Split a raw query into text, "phrases" and -exclusions; never raises."""

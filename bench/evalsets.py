@@ -7,9 +7,7 @@ this module reuses its metric code so that both count the same way.
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +62,3 @@ def score(evalset: EvalSet, service, fold: bool = False, k: int = 10) -> float:
         q = ev.fold_diacritics(text) if fold else text
         run[qid] = [h.id for h in service.search(q, limit=100, snippets=False).hits]
     return ev.score_run(run, evalset.qrels, [qid for qid, _ in evalset.queries], k)[f"ndcg@{k}"]
-
-
-def median(values: list[float]) -> float:
-    """Median, for timing figures."""
-    return statistics.median(values)
-
-
-def dump(path: Path, data: object) -> None:
-    """Write JSON with Vietnamese text readable."""
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

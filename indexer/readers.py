@@ -9,7 +9,7 @@ import lzma
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from indexer.analysis import clean_text
@@ -178,6 +178,7 @@ _BOILERPLATE = {"tin cùng chuyên mục", "xem tin theo ngày", "xem thêm", "c
 _MEDIA = re.compile(r"^(?:Video:\s*\S+\.(?:mp4|avi|mov|webm)\S*|\S+\.(?:jpe?g|png|gif|webp|bmp|mp4))$", re.IGNORECASE)
 _INLINE_MEDIA = re.compile(r"\b[\w-]+\.(?:JPE?G|PNG|GIF|jpe?g|png|gif|webp|mp4)\b")
 _AUTHOR = re.compile(r"^[A-ZĐÂĂÊÔƠƯ][\w]*(?:\s+[A-ZĐÂĂÊÔƠƯ][\w]*){0,4}$")
+# A section name the portal prints twice in a row, such as 'Tin A Tin A'.
 _SECTION_REPEAT = re.compile(r"^(.{3,80}?)\s+\1$")
 
 
@@ -205,7 +206,7 @@ def parse_page(text: str, doc_id: str, source: str = "") -> Article:
         if (m := _VIEWS.match(line)) and views is None:
             views = int(re.sub(r"[.,]", "", m.group(1)))
             continue
-        if _is_boilerplate(line) or _SECTION_REPEAT.match(line) and _is_section_header(line):
+        if _is_boilerplate(line) or (_SECTION_REPEAT.match(line) and len(line) < 120):
             continue
         content.append(_INLINE_MEDIA.sub("", line).strip())
     content = [line for line in content if line]
@@ -224,11 +225,6 @@ def parse_page(text: str, doc_id: str, source: str = "") -> Article:
     body = "\n\n".join(content)
     return Article(id=doc_id, title=title, body=body, published=published, source=source, author=author,
                    views=views)
-
-
-def _is_section_header(line: str) -> bool:
-    """A section name the portal prints twice in a row, such as 'Tin A Tin A'."""
-    return len(line) < 120
 
 
 def read_page(path: Path, result: ReadResult) -> Iterator[Article]:
@@ -286,8 +282,3 @@ def iter_articles(files: Iterable[Path], result: ReadResult) -> Iterator[Article
     for path in files:
         reader = read_jsonl if _kind(path) == "jsonl" else read_page
         yield from reader(path, result)
-
-
-def to_date(value: datetime | date | None) -> str | None:
-    """ISO text for a date or datetime."""
-    return value.isoformat() if value else None
