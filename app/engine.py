@@ -64,7 +64,7 @@ class Engine:
             if reader.has_deletions():
                 for d in reader.deleted_docs_set:
                     self._live[offset + d] = False
-        self._lengths: dict[str, np.ndarray] = {}
+        self._per_doc: dict[str, np.ndarray] = {}  # field lengths, facet columns, months: one array each
         self._avg: dict[str, float] = {}
         self._cache: OrderedDict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
@@ -105,7 +105,7 @@ class Engine:
 
     def lengths(self, fieldname: str) -> np.ndarray:
         """Token count of fieldname for every document (as Whoosh stores it, one byte per doc)."""
-        if fieldname not in self._lengths:
+        if fieldname not in self._per_doc:
             out = np.zeros(self.doc_count_all, dtype=np.float32)
             with self.lock:
                 for reader, offset in self._leaves:
@@ -116,8 +116,8 @@ class Engine:
                     out[offset:offset + len(raw)] = _LENGTH_TABLE[raw]
             live = out[self._live]
             self._avg[fieldname] = float(live[live > 0].mean()) if (live > 0).any() else 1.0
-            self._lengths[fieldname] = out
-        return self._lengths[fieldname]
+            self._per_doc[fieldname] = out
+        return self._per_doc[fieldname]
 
     def published_keys(self) -> np.ndarray:
         """A sortable number per document for its published date (NaN where none)."""
@@ -138,7 +138,7 @@ class Engine:
     def column_values(self, fieldname: str) -> np.ndarray:
         """A stored column's value for every document ('' where none), for facet counts."""
         key = "column:" + fieldname
-        if key not in self._lengths:
+        if key not in self._per_doc:
             values = np.full(self.doc_count_all, "", dtype=object)
             with self.lock:
                 for reader, offset in self._leaves:
@@ -146,12 +146,12 @@ class Engine:
                         col = reader.column_reader(fieldname)
                         for d in range(reader.doc_count_all()):
                             values[offset + d] = col[d] or ""
-            self._lengths[key] = values
-        return self._lengths[key]
+            self._per_doc[key] = values
+        return self._per_doc[key]
 
     def months(self) -> np.ndarray:
         """Published year * 100 + month of every document (0 where undated)."""
-        if "months" not in self._lengths:
+        if "months" not in self._per_doc:
             from whoosh.util.times import long_to_datetime
 
             keys = self.published_keys()
@@ -160,8 +160,8 @@ class Engine:
             uniq, inverse = np.unique(keys[dated], return_inverse=True)
             by_key = np.array([(d := long_to_datetime(int(k))).year * 100 + d.month for k in uniq], dtype=np.int32)
             months[dated] = by_key[inverse] if len(uniq) else 0
-            self._lengths["months"] = months
-        return self._lengths["months"]
+            self._per_doc["months"] = months
+        return self._per_doc["months"]
 
     def facets(self, scores: np.ndarray, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
         """Counts of source, category and year among the matched documents, largest first."""

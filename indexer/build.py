@@ -58,9 +58,9 @@ class Report:
         return len(self.bad)
 
 
-def document_fields(article: Article) -> dict:
+def document_fields(article: Article, content_hash: str | None = None) -> dict:
     """Whoosh add_document keywords for one article; each text feeds its word, syllable and bigram fields."""
-    doc: dict = {"id": article.id, "content_hash": article.content_hash()}
+    doc: dict = {"id": article.id, "content_hash": content_hash or article.content_hash()}
     for name in TEXT_FIELDS:
         text = getattr(article, name)
         if not text:
@@ -108,7 +108,6 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     report, read = Report(), ReadResult()
     with writer_lock(root, wait=wait):
         live = current_generation(root)
-        input_hash = None
         if live is not None:
             # Rebuilding unchanged input only re-reads it: hashing is cheap, segmentation is not.
             input_hash, count = _input_hash(files, read)
@@ -125,14 +124,17 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             seen: set[str] = set()
             repeated: dict[str, Article] = {}
             miner = AcronymMiner()
+            digest = hashlib.blake2b(digest_size=16)  # the same input hash _input_hash computes, in one pass
             try:
                 for article in _progress(iter_articles(files, read), progress, "indexing"):
+                    content_hash = article.content_hash()
+                    digest.update(content_hash.encode())
                     miner.add(article.title, article.abstract, article.body)
                     if article.id in seen:
                         repeated[article.id] = article  # the later record of a repeated id wins
                         continue
                     seen.add(article.id)
-                    writer.add_document(**document_fields(article))
+                    writer.add_document(**document_fields(article, content_hash))
                 writer.commit()
             except BaseException:
                 writer.cancel()
@@ -143,9 +145,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     fixer.update_document(**document_fields(article))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
-            if input_hash is None:
-                input_hash, _ = _input_hash(files, ReadResult())
-            (gen / MANIFEST).write_text(json.dumps({"input_hash": input_hash, "documents": len(seen)}),
+            (gen / MANIFEST).write_text(json.dumps({"input_hash": digest.hexdigest(), "documents": len(seen)}),
                                         encoding="utf-8")
             report.added, report.replaced = len(seen), len(repeated)
             report.total = ix.doc_count()
