@@ -134,6 +134,12 @@ def load_segmenter():
     """Load pyvi's tokenizer once per process (its import reads the CRF model)."""
     from pyvi.ViTokenizer import ViTokenizer
 
+    # Unpickling pyvi's CRF writes a 640 KB temp file that is only removed at interpreter
+    # exit; worker processes and killed builds left hundreds in /tmp. The tagger reads the
+    # whole model into memory when opened, so open it now and drop the file at once.
+    model = ViTokenizer.model
+    model.tagger_  # noqa: B018 - property that opens the tagger
+    model.modelfile.cleanup()
     return ViTokenizer
 
 

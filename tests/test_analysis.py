@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.analysis import analyse, canonical_syllable, canonical_tones, clean_text, fold, has_marks, segment
+
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_clean_text_fixes_lookalikes_invisible_and_typography():
@@ -82,3 +85,14 @@ def test_any_text_analyses_with_offsets_inside_it(text):
         assert token == "_".join(canonical_tones(text[start:end]).lower().split())
     for folded, marked, start, end in result.syllables:
         assert canonical_tones(text[start:end]).lower() == marked and fold(marked) == folded
+
+
+def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
+    """pyvi's CRF is unpickled through a temp file; a process killed later must not leak it."""
+    import subprocess
+    import sys
+
+    env = {"TMPDIR": str(tmp_path), "PATH": ""}
+    code = "from indexer.analysis import segment; segment('hành chính công'); import os; os._exit(0)"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(_ROOT))
+    assert list(tmp_path.iterdir()) == []
