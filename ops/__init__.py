@@ -1,0 +1,1 @@
+"""Operations tooling: local Typesense cluster for development and tests."""
