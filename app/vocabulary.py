@@ -17,6 +17,9 @@ MAX_WORD_SYLLABLES = 4
 WORD_SHARE = 0.6  # the marked word must hold this share of its folded form's documents
 SYLLABLE_SHARE = 0.85  # single syllables are more ambiguous (ma: mà, má, mã, ma …)
 MIN_DF = 2
+# A token longer than this is no mistyped syllable, and each of its ~54n one-slip variants is a string of n
+# letters: a 5,000-letter token made 250,000 of them (over a gigabyte) for the did-you-mean.
+MAX_CORRECTED_LETTERS = 20
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,24 @@ class Vocabulary:
     @classmethod
     def from_reader(cls, reader, fields: tuple[str, ...] = ("title", "abstract", "body")) -> Vocabulary:
         """Read document frequencies from the word and syllable lexicons."""
-        word_df: dict[str, dict[str, int]] = {}
+        word_df: dict[str, int] = {}
         for name in fields:
             for btext, info in _terms(reader, name):
                 text = btext.decode("utf-8")
-                if "_" not in text:
-                    continue
-                forms = word_df.setdefault(fold(text), {})
-                forms[text] = max(forms.get(text, 0), info.doc_frequency())
+                if "_" in text:
+                    word_df[text] = max(word_df.get(text, 0), info.doc_frequency())
+        syllable_df = {btext.decode("utf-8"): info.doc_frequency() for btext, info in _terms(reader, "body_s")}
+        return cls.from_counts(word_df, syllable_df)
+
+    @classmethod
+    def from_counts(cls, word_df: dict[str, int], syllable_df: dict[str, int]) -> Vocabulary:
+        """Build the tables from document frequencies of marked words ("cải_cách") and of body
+        syllables, folded and marked alike ("cai", "cải")."""
+        by_fold: dict[str, dict[str, int]] = {}
+        for text, df in word_df.items():
+            by_fold.setdefault(fold(text), {})[text] = df
         words, frequent = {}, []
-        for key, forms in word_df.items():
+        for key, forms in by_fold.items():
             best, df = max(forms.items(), key=lambda kv: kv[1])
             if df >= MIN_DF:
                 frequent.append((key.replace("_", " "), best.replace("_", " "), df))
@@ -74,8 +85,7 @@ class Vocabulary:
                 words[key.replace("_", " ")] = best
         folded_df: dict[str, int] = {}
         marked_df: dict[str, tuple[str, int]] = {}
-        for btext, info in _terms(reader, "body_s"):
-            text, df = btext.decode("utf-8"), info.doc_frequency()
+        for text, df in syllable_df.items():
             key = fold(text)
             if key == text:
                 folded_df[text] = df
@@ -88,7 +98,7 @@ class Vocabulary:
     def correct(self, syllable: str, before: str = "", after: str = "") -> str | None:
         """The known syllable one typing slip away from an unknown one (folded forms): one that makes
         a known word with its neighbours first, then the most frequent."""
-        if syllable in self.syllable_df or not syllable.isalpha() or len(syllable) < 2:
+        if syllable in self.syllable_df or not syllable.isalpha() or not 2 <= len(syllable) <= MAX_CORRECTED_LETTERS:
             return None
         letters = "abcdefghijklmnopqrstuvwxyz"
         splits = [(syllable[:i], syllable[i:]) for i in range(len(syllable) + 1)]

@@ -796,6 +796,8 @@ def main() -> int:
         return 0
 
     sizes = sorted(set(args.sizes))
+    if args.tmpdir:
+        Path(args.tmpdir).mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     log(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; sizes {sizes}")
     pool = query_list(args.queries + WARMUP_QUERIES)

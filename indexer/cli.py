@@ -6,9 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from indexer.build import Report, build_index, delete_documents, update_index
+from pydantic import ValidationError
+
+from indexer import build
+from indexer.backend import backend_settings
+from indexer.build import Report
 from indexer.readers import SourceError
 from indexer.store import IndexProblem
+from indexer.typesense_docs import TypesenseProblem
 
 EPILOG_BUILD = """example:
   python -m indexer build --index data/index corpus/
@@ -66,13 +71,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = not args.quiet and sys.stderr.isatty()
     try:
+        settings = backend_settings()
+    except ValidationError as err:
+        print(f"error: bad TRACUU_* setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    ops = build
+    if settings.backend == "typesense":
+        from indexer import typesense_build as ops
+    try:
         if args.command == "build":
-            report = build_index(args.index, args.sources, workers=args.workers, progress=progress, wait=args.wait)
+            report = ops.build_index(args.index, args.sources, workers=args.workers, progress=progress,
+                                     wait=args.wait)
         elif args.command == "update":
-            report = update_index(args.index, args.sources, workers=args.workers, progress=progress, wait=args.wait)
+            report = ops.update_index(args.index, args.sources, workers=args.workers, progress=progress,
+                                      wait=args.wait)
         else:
-            report = delete_documents(args.index, args.ids, wait=args.wait)
-    except (SourceError, IndexProblem) as err:
+            report = ops.delete_documents(args.index, args.ids, wait=args.wait)
+    except (SourceError, IndexProblem, TypesenseProblem) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a full disk, a file size limit, a read-only folder

@@ -1,0 +1,334 @@
+"""The search service over a Typesense cluster: the same Python API as app.search.SearchService.
+
+Queries are analysed by our own module, exactly as the documents were (indexer.typesense_docs
+encodes both). Typesense has no BM25 and no OR: a multi-token query must match every token, and
+it drops tokens when it cannot. So each query token of each kind (words with marks, folded
+syllables, folded bigrams) is one search of a multi-search request, and the rankings are fused
+here, each weighted by its token's rarity (an IDF from the number of articles Typesense found).
+Quoted phrases, -exclusions and date sorting use Typesense's own syntax on the syllable fields.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from calendar import timegm
+from datetime import datetime
+from datetime import time as dtime
+from pathlib import Path
+
+from app import query as query_mod
+from app.engine import STOPWORD_MIN_DOCS, STOPWORD_SHARE
+from app.search import SORTS, Filters, QueryError, SearchResult, SearchService, _hit, _ms
+from app.weights import DEFAULT, Weights
+from indexer.analysis import analyse, fold
+from indexer.backend import BackendSettings
+from indexer.store import IndexMissing, IndexProblem
+from indexer.typesense_docs import (
+    TEXT_FIELDS,
+    alias_name,
+    connect,
+    document_id,
+    encode,
+    live_collection,
+    read_meta,
+)
+
+# Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
+# place (Typesense's text match knows no term frequency). Weights and depth tuned on alqac (bench/relevance.md).
+RRF_K = 300
+KIND_WEIGHTS = {"w": 1.0, "s": 1.0, "b": 2.0}
+PER_KIND = 24  # query tokens searched one by one, per kind
+MAX_PER_PAGE = 250  # Typesense's own limit
+MULTI_SEARCH_LIMIT = 50  # searches per multi-search request (Typesense's default cap)
+CANDIDATES = 100  # per token kind, fused; Typesense keeps dropping query tokens until it has this many
+ALIAS_CHECK_SECONDS = 2.0
+STORED = "doc_id,title,abstract,body,url,source,category,published,author,views"
+LISTED = "doc_id,title,url,source,category,published"  # a hit without snippet needs no text
+
+
+class Context:
+    """What the query builder needs from an index version: its vocabulary, acronyms and statistics."""
+
+    def __init__(self, collection: str, meta: dict, documents: int):
+        from app.expansion import Expander
+        from app.vocabulary import Vocabulary
+        from indexer import acronyms
+
+        self.collection = collection
+        self.documents = documents
+        self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
+        self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
+
+    def vocabulary(self):
+        """Tone-mark restoration and spelling table."""
+        return self._vocabulary
+
+    def expander(self):
+        """Acronym table: glossary plus what the build mined."""
+        return self._expander
+
+    def is_stopword(self, folded: str) -> bool:
+        """A syllable in more than a tenth of a large index ranks nothing on its own."""
+        if self.documents < STOPWORD_MIN_DOCS:
+            return False
+        return self._vocabulary.syllable_df.get(folded, 0) > STOPWORD_SHARE * self.documents
+
+
+class TypesenseSearchService(SearchService):
+    """Ranked search, bulk lookups and documents from the Typesense collection of an index folder."""
+
+    def __init__(self, index_dir: Path, settings: BackendSettings, weights: Weights = DEFAULT):
+        super().__init__(index_dir, weights)
+        self.alias = alias_name(index_dir)
+        self.client = connect(settings)
+        self._context: Context | None = None
+        self._checked = 0.0
+        self._ctx_lock = threading.Lock()
+
+    # --- the live collection ---------------------------------------------------------------
+
+    def engine(self) -> Context:
+        """The context of the live collection, reloaded when the alias moved or an update committed."""
+        now = time.monotonic()
+        with self._ctx_lock:
+            if self._context is not None and now - self._checked < ALIAS_CHECK_SECONDS:
+                return self._context
+            try:
+                collection = live_collection(self.client, self.alias)
+                if collection is None:
+                    raise IndexMissing(f"no index {self.alias} in the Typesense cluster")
+                info = self.client.collections[collection].retrieve()
+                if self._context is None or self._context.collection != collection \
+                        or self._context.documents != info["num_documents"]:
+                    self._context = Context(collection, read_meta(self.client, collection), info["num_documents"])
+            except IndexMissing:
+                raise
+            except Exception as err:  # the client's HTTP and connection errors
+                raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
+            self._checked = now
+            return self._context
+
+    def warm_up(self) -> None:
+        """Load the vocabulary and acronym tables and pyvi before the first query."""
+        try:
+            self.engine()
+        except (IndexMissing, IndexProblem):
+            return
+        analyse("khởi động")
+
+    def stats(self) -> dict:
+        """Document count and version of the live collection."""
+        ctx = self.engine()
+        return {"documents": ctx.documents, "version": ctx.collection}
+
+    # --- searching ---------------------------------------------------------------------------
+
+    def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
+               sort: str = "relevance", snippets: bool = True, facets: bool = False) -> SearchResult:
+        """Run one query and return a page of hits, with snippets unless told otherwise."""
+        started = time.perf_counter()
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+        filter_by = _filter_by(filters) if filters else ""
+        ctx = self.engine()
+        parsed = query_mod.parse(q)
+        plan = query_mod.build(parsed, self.weights, ctx)
+        if plan.empty:
+            return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
+        depth = min(MAX_PER_PAGE, max(CANDIDATES, offset + limit))
+        searches = self._searches(parsed, plan, ctx, depth, filter_by, sort, facets)
+        responses = self._multi_search(searches)
+        relaxed = False
+        if parsed.phrases and not any(r.get("found") for r in responses):
+            parsed.text, parsed.phrases, relaxed = " ".join([parsed.text, *parsed.phrases]), [], True
+            plan = query_mod.build(parsed, self.weights, ctx)
+            searches = self._searches(parsed, plan, ctx, depth, filter_by, sort, facets)
+            responses = self._multi_search(searches)
+        fused = _fuse(searches, responses, ctx.documents)
+        total = max((r.get("found", 0) for r in responses), default=0)
+        page = fused[offset:offset + limit]
+        docs = self._fetch(ctx.collection, [key for key, _ in page], STORED if snippets else LISTED)
+        hits = [_hit(_stored(docs[key]), score, plan.highlight_terms if snippets else None)
+                for key, score in page if key in docs]
+        result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions,
+                              relaxed=relaxed)
+        if facets:
+            result.facets = _facets(responses)
+            result.suggestion = self.corrected_query(q) or self.restored_query(q)
+            result.took_ms = _ms(started)
+        return result
+
+    def _searches(self, parsed, plan, ctx: Context, depth: int, filter_by: str, sort: str,
+                  facets: bool) -> list[dict]:
+        """One Typesense search per token kind, each with the query's tokens of that kind."""
+        tokens: dict[str, dict[str, float]] = {"w": {}, "s": {}, "b": {}}
+        for clause in plan.ranking.clauses:
+            fieldname, term, _boost = clause.postings[0]
+            kind = "b" if fieldname.endswith("_b") else "s" if fieldname.endswith("_s") else "w"
+            if kind == "s" and (fold(term) != term or ctx.is_stopword(term)):
+                continue  # marked syllables are not stored apart; common ones rank nothing alone
+            token = encode(term)
+            if token:
+                tokens[kind][token] = max(tokens[kind].get(token, 0.0), clause.weight)
+        # Advanced syntax ("phrases", -exclusions) is Typesense's own on the syllable fields only.
+        advanced = bool(parsed.phrases or parsed.excluded)
+        kinds = ("s",) if advanced or sort != "relevance" else tuple(k for k in KIND_WEIGHTS if tokens[k])
+        searches = []
+        if not advanced and sort == "relevance":
+            for kind in kinds:
+                for token in list(tokens[kind])[:PER_KIND]:
+                    search = self._search(ctx, kind, token, depth, filter_by, sort, False)
+                    search["weight"] = tokens[kind][token]
+                    searches.append(search)
+            if facets and searches:
+                searches[0].update(facet_by="source,category,year,month", max_facet_values=50)
+            return searches
+        for kind in kinds:
+            # Typesense drops query tokens it cannot match all together; measured, the query's own
+            # order (by clause weight) dropped them better than rarest-first.
+            words = sorted(tokens[kind], key=lambda t: -tokens[kind][t])[:32]
+            if kind == "s" and advanced:
+                words = words + [_phrase(p) for p in parsed.phrases] + [f"-{t}" for t in _excluded(parsed)]
+            if words:
+                searches.append(self._search(ctx, kind, " ".join(words), depth, filter_by, sort,
+                                             facets and kind == kinds[0]))
+        return searches
+
+    def _search(self, ctx: Context, kind: str, q: str, depth: int, filter_by: str, sort: str,
+                facets: bool) -> dict:
+        """One search of a multi-search request over the fields of one token kind."""
+        search = {
+                "collection": ctx.collection, "kind": kind, "q": q,
+                "query_by": ",".join(f"{f}_{kind}" for f in TEXT_FIELDS),
+                "query_by_weights": ",".join(str(max(1, round(self.weights.fields[f] * 2))) for f in TEXT_FIELDS),
+                "num_typos": 0, "typo_tokens_threshold": 0, "prefix": False,
+                "drop_tokens_threshold": depth, "per_page": depth, "page": 1,
+                "include_fields": "doc_id", "highlight_fields": "none", "highlight_full_fields": "none",
+            }
+        if filter_by:
+            search["filter_by"] = filter_by
+        if sort == "newest":
+            search["sort_by"] = "published_ts:desc,_text_match:desc"
+        elif sort == "oldest":
+            search["sort_by"] = "oldest_key:asc,_text_match:desc"
+        if facets:
+            search["facet_by"] = "source,category,year,month"
+            search["max_facet_values"] = 50
+        return search
+
+    def _multi_search(self, searches: list[dict]) -> list[dict]:
+        """Send the searches in one request; a refused search counts as no match."""
+        if not searches:
+            return []
+        results = []
+        for at in range(0, len(searches), MULTI_SEARCH_LIMIT):
+            chunk = searches[at:at + MULTI_SEARCH_LIMIT]
+            body = {"searches": [{k: v for k, v in s.items() if k not in ("kind", "weight")} for s in chunk]}
+            try:
+                out = self.client.multi_search.perform(body, {})
+            except Exception as err:  # the client's HTTP and connection errors
+                raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
+            results += [r if "error" not in r else {"found": 0, "hits": []} for r in out["results"]]
+        return results
+
+    def _fetch(self, collection: str, keys: list[str], fields: str) -> dict[str, dict]:
+        """The documents of a page of hits, by article id, in one request."""
+        if not keys:
+            return {}
+        ids = ",".join(document_id(k) for k in keys)
+        search = {"collection": collection, "q": "*", "filter_by": f"id:[{ids}]", "per_page": len(keys),
+                  "include_fields": fields}
+        response = self._multi_search([search])[0]
+        return {hit["document"]["doc_id"]: hit["document"] for hit in response.get("hits", [])}
+
+    def stored(self, doc_id: str) -> dict | None:
+        """Every stored field of the article with this id (published as a datetime), or None."""
+        import typesense.exceptions as tse
+
+        ctx = self.engine()
+        try:
+            doc = self.client.collections[ctx.collection].documents[document_id(doc_id)].retrieve()
+        except tse.ObjectNotFound:
+            return None
+        except Exception as err:
+            raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
+        return _stored(doc)
+
+
+def _stored(doc: dict) -> dict:
+    """The Whoosh-shaped stored fields of a Typesense document."""
+    out = {"id": doc["doc_id"]}
+    for name in ("title", "abstract", "body", "url", "source", "category", "author", "views"):
+        if doc.get(name) not in (None, ""):
+            out[name] = doc[name]
+    if doc.get("published"):
+        out["published"] = datetime.fromisoformat(doc["published"])
+    return out
+
+
+def _fuse(searches: list[dict], responses: list[dict], documents: int) -> list[tuple[str, float]]:
+    """Weighted reciprocal-rank fusion of the searches' rankings; a one-token search also counts
+    its token's rarity (Typesense reports how many articles hold it)."""
+    scores: dict[str, float] = {}
+    for search, response in zip(searches, responses):
+        weight = KIND_WEIGHTS[search["kind"]]
+        if "weight" in search:
+            weight *= search["weight"] * math.log(1 + documents / (1 + response.get("found", 0)))
+        for rank, hit in enumerate(response.get("hits", [])):
+            key = hit["document"]["doc_id"]
+            scores[key] = scores.get(key, 0.0) + weight * RRF_K / (RRF_K + rank + 1)
+    order = sorted(scores.items(), key=lambda kv: -kv[1])
+    return [(k, round(v, 6)) for k, v in order]
+
+
+def _facets(responses: list[dict]) -> dict[str, list[tuple[str, int]]]:
+    """Facet counts in the shape of Engine.facets."""
+    out: dict[str, list[tuple[str, int]]] = {"source": [], "category": [], "year": [], "month": []}
+    for response in responses:
+        for facet in response.get("facet_counts", []):
+            name = facet["field_name"]
+            counts = [(c["value"], int(c["count"])) for c in facet["counts"] if c["value"]]
+            if name in ("year", "month"):
+                out[name] = sorted(counts, reverse=True)[:24 if name == "month" else 10]
+            else:
+                out[name] = sorted(counts, key=lambda kv: -kv[1])[:10]
+    return out
+
+
+def _value(text: str) -> str:
+    """A filter value quoted for Typesense (backticks keep commas and spaces literal)."""
+    return "`" + text.replace("`", "") + "`"
+
+
+def _filter_by(filters: Filters) -> str:
+    """Typesense's filter_by for source, category and a date range."""
+    parts = []
+    if filters.source:
+        parts.append(f"source:={_value(filters.source)}")
+    if filters.category:
+        parts.append(f"category:={_value(filters.category)}")
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise QueryError("'from' is after 'to'")
+    if filters.date_from:
+        parts.append(f"published_ts:>={timegm(datetime.combine(filters.date_from, dtime.min).timetuple())}")
+    if filters.date_to:
+        parts.append(f"published_ts:<={timegm(datetime.combine(filters.date_to, dtime.max).timetuple())}")
+        if not filters.date_from:
+            parts.append("published_ts:>0")
+    return " && ".join(parts)
+
+
+def _phrase(text: str) -> str:
+    """A quoted phrase of encoded folded syllables."""
+    return '"' + " ".join(t for t in (encode(s) for s in analyse(text).folded) if t) + '"'
+
+
+def _excluded(parsed) -> list[str]:
+    """Encoded folded syllables of the excluded parts (marks ignored, as Typesense cannot see them)."""
+    out = []
+    for part in parsed.excluded:
+        out += [t for t in (encode(s) for s in analyse(part).folded) if t]
+    return out
+

@@ -1,0 +1,266 @@
+"""Build, update and delete on a Typesense cluster: the same operations and report as indexer.build.
+
+Analysis (pyvi) runs here in worker processes, exactly as for Whoosh; Typesense receives tokens.
+A build fills a new collection and switches the alias to it only once every article is in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from indexer.acronyms import AcronymMiner
+from indexer.analysis import load_segmenter
+from indexer.backend import BackendSettings, backend_settings
+from indexer.build import Report, _progress
+from indexer.readers import Article, ReadResult, expand_sources, iter_articles
+from indexer.store import writer_lock
+from indexer.typesense_docs import (
+    META,
+    TypesenseProblem,
+    alias_name,
+    collection_schema,
+    connect,
+    document_id,
+    live_collection,
+    read_meta,
+    to_document,
+    write_meta,
+)
+
+BATCH = 200  # documents per import request
+VOCABULARY_MIN_DF = 2  # the vocabulary ignores words seen once (typos, names); keeps the metadata small
+
+
+def _convert(item: tuple[Article, str]) -> tuple[dict, set[str], set[str]]:
+    """Worker: analyse one article into its Typesense document."""
+    article, content_hash = item
+    return to_document(article, content_hash)
+
+
+def _converted(items: Iterable[tuple[Article, str]], workers: int) -> Iterator[tuple[dict, set[str], set[str]]]:
+    """Documents in input order, analysed by a pool of worker processes when workers > 1."""
+    if workers <= 1:
+        yield from map(_convert, items)
+        return
+    load_segmenter()  # loaded once, inherited by the forked workers
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_convert, items, chunksize=8)
+
+
+class _Counts:
+    """Document frequencies of words and body syllables, and mined acronyms: the query side's tables."""
+
+    def __init__(self, meta: dict | None = None):
+        meta = meta or {}
+        self.words = Counter(meta.get("words", {}))
+        self.syllables = Counter(meta.get("syllables", {}))
+        self.miner = AcronymMiner()
+        for acronym, defs in meta.get("acronyms", {}).items():
+            self.miner.counts[acronym].update(defs)
+
+    def add(self, article: Article, words: set[str], syllables: set[str]) -> None:
+        """Count one article."""
+        self.words.update(words)
+        self.syllables.update(syllables)
+        self.miner.add(article.title, article.abstract, article.body)
+
+    def to_meta(self, **extra) -> dict:
+        """The metadata document's content."""
+        return {"words": {w: n for w, n in self.words.items() if n >= VOCABULARY_MIN_DF},
+                "syllables": dict(self.syllables),
+                "acronyms": {k: dict(v) for k, v in self.miner.counts.items()}, **extra}
+
+
+def _import(client, collection: str, docs: list[dict]) -> None:
+    """Upsert a batch; any document Typesense refused fails the whole operation with its reason."""
+    results = client.collections[collection].documents.import_(docs, {"action": "upsert"})
+    for doc, res in zip(docs, results):
+        if not res.get("success"):
+            raise TypesenseProblem(f"Typesense refused article {doc['doc_id']!r}: {res.get('error')}")
+
+
+def _client(settings: BackendSettings | None):
+    """A client for the configured cluster."""
+    return connect(settings or backend_settings())
+
+
+def _guard(fn):
+    """Turn the client's connection and HTTP errors into TypesenseProblem with a readable message."""
+    def wrapper(*args, **kwargs):
+        import httpx
+        import typesense.exceptions as tse
+
+        try:
+            return fn(*args, **kwargs)
+        except (tse.TypesenseClientError, httpx.HTTPError) as err:
+            raise TypesenseProblem(f"the Typesense cluster failed: {type(err).__name__}: {err}") from None
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
+@_guard
+def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | None = None, progress: bool = False,
+                wait: bool = False, settings: BackendSettings | None = None) -> Report:
+    """Build a fresh collection from sources and point the index's alias at it when complete."""
+    start = time.perf_counter()
+    root = Path(root)
+    files = expand_sources(sources)
+    client = _client(settings)
+    alias = alias_name(root)
+    report, read = Report(), ReadResult()
+    root.mkdir(parents=True, exist_ok=True)
+    with writer_lock(root, wait=wait):
+        live = live_collection(client, alias)
+        items = [(a, a.content_hash()) for a in iter_articles(files, read)]
+        input_hash = hashlib.blake2b("".join(h for _, h in items).encode(), digest_size=16).hexdigest()
+        if live is not None and read_meta(client, live).get("input_hash") == input_hash:
+            report.unchanged = report.total = len(items)
+            report.bad, report.generation = read.bad, live
+            report.seconds = time.perf_counter() - start
+            return report
+        name = f"{alias}-{time.time_ns()}"
+        client.collections.create(collection_schema(name))
+        try:
+            counts, seen, batch = _Counts(), set(), []
+            workers = max(1, workers or os.cpu_count() or 1)
+            converted = _converted(items, workers)
+            for (article, _), (doc, words, syllables) in zip(items, _progress(converted, progress, "indexing")):
+                if article.id in seen:
+                    report.replaced += 1  # the later record of a repeated id wins, as with Whoosh
+                else:
+                    seen.add(article.id)
+                    report.added += 1
+                counts.add(article, words, syllables)
+                batch.append(doc)
+                if len(batch) >= BATCH:
+                    _import(client, name, batch)
+                    batch = []
+            if batch:
+                _import(client, name, batch)
+            report.total = client.collections[name].retrieve()["num_documents"]
+            if report.total != len(seen):
+                raise TypesenseProblem(f"the cluster holds {report.total} of {len(seen)} articles; "
+                                       "the live index is unchanged")
+            write_meta(client, alias, name, counts.to_meta(input_hash=input_hash))
+            client.aliases.upsert(alias, {"collection_name": name})
+        except BaseException:
+            _drop(client, name)
+            raise
+        _drop_old(client, alias, keep=name)
+    report.bad, report.generation = read.bad, name
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _drop(client, collection: str) -> None:
+    """Delete a collection and its metadata, ignoring what is already gone."""
+    import typesense.exceptions as tse
+
+    for target in (client.collections[collection], client.collections[META].documents[collection]):
+        try:
+            target.delete()
+        except (tse.TypesenseClientError, OSError):
+            pass
+
+
+def _drop_old(client, alias: str, keep: str) -> None:
+    """Delete this alias's earlier collections, including those of builds that were killed."""
+    for info in client.collections.retrieve():
+        name = info["name"]
+        if name != keep and name.startswith(alias + "-"):
+            _drop(client, name)
+
+
+def _known_hashes(client, collection: str) -> dict[str, str]:
+    """id -> content hash of every live article (one export, two small fields)."""
+    import json
+
+    text = client.collections[collection].documents.export({"include_fields": "doc_id,content_hash"})
+    known = {}
+    for line in text.splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            known[rec["doc_id"]] = rec.get("content_hash", "")
+    return known
+
+
+@_guard
+def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | None = None, progress: bool = False,
+                 wait: bool = False, settings: BackendSettings | None = None) -> Report:
+    """Add or replace articles by id in the live collection; unchanged ones are skipped."""
+    start = time.perf_counter()
+    root = Path(root)
+    files = expand_sources(sources)
+    client = _client(settings)
+    alias = alias_name(root)
+    if live_collection(client, alias) is None:
+        return build_index(root, files, workers=workers, progress=progress, wait=wait, settings=settings)
+    report, read = Report(), ReadResult()
+    root.mkdir(parents=True, exist_ok=True)
+    with writer_lock(root, wait=wait):
+        live = live_collection(client, alias)
+        meta = read_meta(client, live)
+        known = _known_hashes(client, live)
+        changed, new_ids = [], set()
+        for article in iter_articles(files, read):
+            content_hash = article.content_hash()
+            if known.get(article.id) == content_hash:
+                report.unchanged += 1
+                continue
+            if article.id not in known:
+                new_ids.add(article.id)
+            changed.append((article, content_hash))
+            known[article.id] = content_hash
+        counts, batch = _Counts(meta), []
+        for (article, _), (doc, words, syllables) in zip(
+                changed, _progress(_converted(changed, max(1, workers or 1)), progress, "updating")):
+            counts.add(article, words, syllables)
+            batch.append(doc)
+            if len(batch) >= BATCH:
+                _import(client, live, batch)
+                batch = []
+        if batch:
+            _import(client, live, batch)
+        report.added = len(new_ids)
+        report.replaced = len(changed) - report.added
+        if changed:
+            write_meta(client, alias, live, counts.to_meta(input_hash=""))
+        report.total = client.collections[live].retrieve()["num_documents"]
+        report.generation = live
+    report.bad = read.bad
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@_guard
+def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
+                     settings: BackendSettings | None = None) -> Report:
+    """Delete articles by id from the live collection; ids not found are listed in the report."""
+    import typesense.exceptions as tse
+
+    start = time.perf_counter()
+    root = Path(root)
+    client = _client(settings)
+    alias = alias_name(root)
+    report = Report()
+    live = live_collection(client, alias)
+    if live is None:
+        raise TypesenseProblem(f"no index {alias} in the Typesense cluster: build it first")
+    root.mkdir(parents=True, exist_ok=True)
+    with writer_lock(root, wait=wait):
+        for doc_id in ids:
+            try:
+                client.collections[live].documents[document_id(doc_id)].delete()
+                report.deleted += 1
+            except tse.ObjectNotFound:
+                report.missing.append(doc_id)
+        report.total = client.collections[live].retrieve()["num_documents"]
+        report.generation = live
+    report.seconds = time.perf_counter() - start
+    return report
