@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from app.search import Filters, QueryError, SearchService
+from app.search import Filters, QueryError, SearchService, SearchTimeout
 from app.settings import get_settings
 from indexer.store import IndexMissing, IndexProblem
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     bulk = sub.add_parser("bulk", help="answer JSON Lines queries from stdin", epilog=EPILOG_BULK,
                           formatter_class=fmt)
     bulk.add_argument("--limit", type=int, default=10, metavar="N")
+    for cmd in (search, bulk):
+        cmd.add_argument("--timeout-ms", type=int, default=defaults.search_timeout_ms, metavar="MS",
+                         help="stop a search (each query of a bulk run) after MS milliseconds; 0 = no bound "
+                              f"(default {defaults.search_timeout_ms}, TRACUU_SEARCH_TIMEOUT_MS)")
     for cmd in (serve, search, bulk):
         cmd.add_argument("--index", type=Path, default=defaults.index_dir, metavar="DIR",
                          help=f"index folder (default {defaults.index_dir})")
@@ -73,6 +77,12 @@ def read_bulk_line(line: str, lineno: int) -> dict:
     return {"id": lineno, "q": stripped}
 
 
+def timeout_message(service: SearchService) -> str:
+    """What to tell the user when a search overran the service's time bound."""
+    return (f"the search took longer than {service.timeout_s:g} s and was stopped "
+            "(--timeout-ms or TRACUU_SEARCH_TIMEOUT_MS sets the bound; 0 turns it off)")
+
+
 def run_bulk(service: SearchService, lines, out, limit: int) -> int:
     """Answer each input line in order; a bad line gets an error object, the rest go on."""
     errors = 0
@@ -81,7 +91,10 @@ def run_bulk(service: SearchService, lines, out, limit: int) -> int:
             continue
         try:
             item = read_bulk_line(line, lineno)
-            result = service.bulk([item], limit=limit)[0]
+            try:
+                result = service.bulk([item], limit=limit)[0]
+            except SearchTimeout:
+                raise QueryError(f"line {lineno}: {timeout_message(service)}") from None
         except QueryError as err:
             errors += 1
             print(f"bulk: {err}", file=sys.stderr)
@@ -111,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         except IndexMissing:
             raise IndexMissing(f"no index in {args.index}: build one with "
                                f"`python -m indexer build --index {args.index} corpus/`") from None
+        if args.timeout_ms > 0:
+            # The clock is for the searches: one-time loads (pyvi, the vocabulary) happen before it starts.
+            service.warm_up()
+            service.timeout_s = args.timeout_ms / 1000
         if args.command == "search":
             return _search(service, " ".join(args.query), args.limit, args.json)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
@@ -125,7 +142,11 @@ def _search(service: SearchService, q: str, limit: int, as_json: bool) -> int:
     if not q.strip():
         print("error: empty query", file=sys.stderr)
         return 2
-    result = service.search(q, limit=limit)
+    try:
+        result = service.search(q, limit=limit)
+    except SearchTimeout:
+        print(f"error: {timeout_message(service)}", file=sys.stderr)
+        return 2
     if as_json:
         from dataclasses import asdict
 

@@ -13,8 +13,10 @@ runs outside it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
@@ -26,8 +28,23 @@ POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
 STOPWORD_SHARE = 0.1
 STOPWORD_MIN_DOCS = 5000
 
+# Documents Whoosh may match between two looks at the clock while it checks phrases or filters.
+_DOCS_PER_CHECK = 256
+
 _NO_DATE = 2**64 - 1
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
+
+
+class SearchTimeout(Exception):
+    """A search ran past its deadline and was stopped part-way."""
+
+    query_id: object = None  # set by a bulk run: which of its queries overran
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise SearchTimeout once time.monotonic() has passed deadline; None means no bound."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise SearchTimeout
 
 
 @dataclass
@@ -183,7 +200,8 @@ class Engine:
 
     # --- postings -----------------------------------------------------------------------
 
-    def postings(self, fieldname: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    def postings(self, fieldname: str, term: str,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(global docnums, term frequencies) of one term, read from Whoosh's blocks."""
         ids_parts, tf_parts = [], []
         with self.lock:
@@ -195,6 +213,8 @@ class Engine:
                     m = m.child  # deletions wrap the leaf matcher; they are masked by _live instead
                 # Read whole blocks: the codec decodes a block's ids and weights as arrays.
                 while m.is_active():
+                    # Between blocks: a term in most of a large index has thousands of them.
+                    check_deadline(deadline)
                     m._read_ids()
                     m._read_weights()
                     ids_parts.append(np.asarray(m._ids, dtype=np.int64) + offset)
@@ -219,18 +239,25 @@ class Engine:
                 _, old = self._cache.popitem(last=False)
                 self._cache_bytes -= old[0].nbytes + old[1].nbytes
 
-    def docs_matching(self, query) -> np.ndarray:
+    def docs_matching(self, query, deadline: float | None = None) -> np.ndarray:
         """Boolean mask of the documents a Whoosh query matches."""
         mask = np.zeros(self.doc_count_all, dtype=bool)
+        docs: list[int] = []
         with self.lock:
-            docs = list(self.searcher.docs_for_query(query))
+            check_deadline(deadline)
+            # Whoosh checks phrase positions one document at a time, in Python: look at the clock as it goes.
+            found = iter(self.searcher.docs_for_query(query))
+            while chunk := list(islice(found, _DOCS_PER_CHECK)):
+                docs.extend(chunk)
+                check_deadline(deadline)
         if docs:
             mask[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
         return mask
 
     # --- scoring ------------------------------------------------------------------------
 
-    def normalised(self, fieldname: str, term: str, b: float) -> tuple[np.ndarray, np.ndarray]:
+    def normalised(self, fieldname: str, term: str, b: float,
+                   deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, tf / length normalisation) of a term, cached per b (an LRU bounded in bytes)."""
         key = (fieldname, term, b)
         with self._cache_lock:
@@ -238,7 +265,7 @@ class Engine:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        ids, tfs = self.postings(fieldname, term)
+        ids, tfs = self.postings(fieldname, term, deadline)
         lengths = self.lengths(fieldname)
         value = (ids.astype(np.int32), (tfs / (1.0 - b + b * lengths[ids] / self._avg[fieldname])).astype(np.float32))
         self._remember(key, value)
@@ -257,16 +284,22 @@ class Engine:
             df = max((reader.doc_frequency(f, t) for f, t, _ in clause.postings), default=0)
         return df > STOPWORD_SHARE * n
 
-    def score(self, ranking: Ranking, allowed: np.ndarray | None = None) -> np.ndarray:
-        """BM25F score of every document (0 where nothing matched or not allowed)."""
+    def score(self, ranking: Ranking, allowed: np.ndarray | None = None, *,
+              deadline: float | None = None) -> np.ndarray:
+        """BM25F score of every document (0 where nothing matched or not allowed).
+
+        Past deadline (a time.monotonic() instant) it raises SearchTimeout between reads.
+        """
         n = max(1, int(self._live.sum()))
         scores = np.zeros(self.doc_count_all, dtype=np.float32)
         for clause in ranking.clauses:
+            check_deadline(deadline)
             if self.too_common(clause):
                 continue
             parts_ids, parts_tf = [], []
             for fieldname, term, fweight in clause.postings:
-                ids, tf_norm = self.normalised(fieldname, term, ranking.b.get(fieldname.split("_")[0], 0.75))
+                ids, tf_norm = self.normalised(fieldname, term, ranking.b.get(fieldname.split("_")[0], 0.75),
+                                               deadline)
                 if len(ids):
                     parts_ids.append(ids)
                     parts_tf.append(tf_norm * fweight if fweight != 1.0 else tf_norm)
@@ -289,9 +322,9 @@ class Engine:
             scores[uniq] += (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
         if ranking.required:
             for q in ranking.required:
-                scores[~self.docs_matching(q)] = 0.0
+                scores[~self.docs_matching(q, deadline)] = 0.0
         for q in ranking.excluded:
-            scores[self.docs_matching(q)] = 0.0
+            scores[self.docs_matching(q, deadline)] = 0.0
         if allowed is not None:
             scores[~allowed] = 0.0
         scores[~self._live] = 0.0

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, feed, pages, writes
 from app.search import SearchService
@@ -18,6 +19,7 @@ from app.settings import Settings, get_settings
 from indexer.store import IndexMissing, IndexProblem
 
 STATIC_DIR = Path(__file__).parent / "static"
+TIMEOUT_RETRY_AFTER_S = 2
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.service = service
+    # Every search of this app (API, bulk per query, feed, page) stops with SearchTimeout past this.
+    service.timeout_s = settings.search_timeout_ms / 1000 or None
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     admission = Admission(settings.max_in_flight)
@@ -103,6 +107,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(IndexProblem)
     async def on_index_problem(request: Request, exc: IndexProblem) -> JSONResponse:
         return JSONResponse({"detail": "the index cannot be read right now; it needs a rebuild"}, status_code=503)
+
+    @app.exception_handler(SearchTimeout)
+    async def on_timeout(request: Request, exc: SearchTimeout) -> JSONResponse:
+        # The search stopped itself (app/engine.py checks its deadline): no thread keeps working on it.
+        seconds = f"{settings.search_timeout_ms / 1000:g}"
+        which = f" {exc.query_id!r}" if exc.query_id is not None else ""
+        return JSONResponse({"detail": f"the search{which} took longer than {seconds} s and was stopped;"
+                                       f" try again shortly / tìm kiếm{which} quá {seconds} giây nên đã dừng,"
+                                       " hãy thử lại sau"},
+                            status_code=503, headers={"Retry-After": retry_after(TIMEOUT_RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from whoosh import query as wq
 
-from app.engine import Clause, Ranking
+from app.engine import Clause, Ranking, check_deadline
 from app.expansion import Expansion
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, clean_text, has_marks
@@ -125,12 +125,16 @@ def _phrase_query(text: str) -> tuple[wq.Query | None, set[str]]:
     return q, _syllable_highlights(sylls)
 
 
-def build(parsed: ParsedQuery, w: Weights = DEFAULT, context=None) -> QueryPlan:
-    """Build the plan: free text and phrases ranked, phrases required, exclusions removed."""
+def build(parsed: ParsedQuery, w: Weights = DEFAULT, context=None, *, deadline: float | None = None) -> QueryPlan:
+    """Build the plan: free text and phrases ranked, phrases required, exclusions removed.
+
+    Each phrase and exclusion is segmented on its own: past deadline, SearchTimeout stops the loop.
+    """
     clauses, highlight, expansions = _text_clauses(parsed.text, w, context) if parsed.text.strip() \
         else ([], set(), [])
     required = []
     for phrase in parsed.phrases:
+        check_deadline(deadline)
         q, marks = _phrase_query(phrase)
         if q is not None:
             required.append(q)
@@ -139,6 +143,10 @@ def build(parsed: ParsedQuery, w: Weights = DEFAULT, context=None) -> QueryPlan:
     if not clauses:
         return QueryPlan(Ranking([]), set(), empty=True)
     # "-Thận" removes articles with that syllable (names are one pyvi word, so words would miss them)
-    excluded = [q for q, _ in map(_phrase_query, parsed.excluded) if q is not None]
+    excluded = []
+    for term in parsed.excluded:
+        check_deadline(deadline)
+        if (q := _phrase_query(term)[0]) is not None:
+            excluded.append(q)
     return QueryPlan(Ranking(clauses, required, excluded, k1=w.k1, b=w.b), highlight,
                      [e.to_dict() for e in expansions])

@@ -17,7 +17,7 @@ from whoosh import query as wq
 from whoosh.index import TOC
 
 from app import query as query_mod
-from app.engine import Engine
+from app.engine import Engine, SearchTimeout, check_deadline
 from app.snippets import mark, snippet, text_spans
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, fold, has_marks
@@ -88,9 +88,11 @@ class SearchResult:
 class SearchService:
     """Ranked search, bulk lookups and document access over one index folder."""
 
-    def __init__(self, index_dir: Path, weights: Weights = DEFAULT):
+    def __init__(self, index_dir: Path, weights: Weights = DEFAULT, *, timeout_s: float | None = None):
         self.index_dir = Path(index_dir)
         self.weights = weights
+        # Each search (each query of a bulk) stops with SearchTimeout past this many seconds; None: no bound.
+        self.timeout_s = timeout_s or None
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._version: tuple[str, int] | None = None
@@ -144,34 +146,46 @@ class SearchService:
     # --- searching ----------------------------------------------------------------------------
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
-               sort: str = "relevance", snippets: bool = True, facets: bool = False) -> SearchResult:
-        """Run one query and return a page of hits, with snippets unless told otherwise."""
+               sort: str = "relevance", snippets: bool = True, facets: bool = False,
+               deadline: float | None = None) -> SearchResult:
+        """Run one query and return a page of hits, with snippets unless told otherwise.
+
+        deadline is a time.monotonic() instant (default: now + the service's timeout_s); past it the
+        search stops between two reads of the index and raises SearchTimeout.
+        """
         started = time.perf_counter()
+        if deadline is None and self.timeout_s:
+            deadline = time.monotonic() + self.timeout_s
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
         flt = filters.to_query() if filters else None
         engine = self.engine()
         parsed = query_mod.parse(q)
-        plan = query_mod.build(parsed, self.weights, engine)
+        check_deadline(deadline)
+        plan = query_mod.build(parsed, self.weights, engine, deadline=deadline)
         if plan.empty:
             return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
-        allowed = engine.docs_matching(flt) if flt is not None else None
-        scores = engine.score(plan.ranking, allowed)
+        allowed = engine.docs_matching(flt, deadline) if flt is not None else None
+        scores = engine.score(plan.ranking, allowed, deadline=deadline)
         relaxed = False
         if parsed.phrases and not (scores > 0).any():
             # A quoted phrase found nowhere (often a typo inside the quotes): search its words instead.
             parsed.text, parsed.phrases, relaxed = " ".join([parsed.text, *parsed.phrases]), [], True
-            plan = query_mod.build(parsed, self.weights, engine)
-            scores = engine.score(plan.ranking, allowed)
+            check_deadline(deadline)
+            plan = query_mod.build(parsed, self.weights, engine, deadline=deadline)
+            scores = engine.score(plan.ranking, allowed, deadline=deadline)
         total, ranked = engine.top(scores, offset + limit, sort)
         page = ranked[offset:offset + limit]
+        check_deadline(deadline)
         with engine.lock:
             stored_page = [(engine.searcher.stored_fields(docnum), score) for docnum, score in page]
         hits = [_hit(stored, score, plan.highlight_terms if snippets else None) for stored, score in stored_page]
         result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions,
                               relaxed=relaxed)
         if facets:
+            check_deadline(deadline)
             result.facets = engine.facets(scores)
+            check_deadline(deadline)
             result.suggestion = self.corrected_query(q) or self.restored_query(q)
             result.took_ms = _ms(started)
         return result
@@ -220,25 +234,30 @@ class SearchService:
         return []
 
     def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
-        """Answer many queries with one searcher; each result is {id, total, hits[{id, score, title}]}."""
+        """Answer many queries with one searcher; each result is {id, total, hits[{id, score, title}]}.
+
+        Each query has the time bound of one search (timeout_s), not the batch as a whole.
+        """
         out = []
         for item in queries:
             filters = item.get("filters") or Filters()
-            res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
-                              snippets=False)
+            try:
+                res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
+                                  snippets=False)
+            except SearchTimeout as err:
+                err.query_id = item["id"]
+                raise
             out.append({"id": item["id"], "total": res.total,
                         "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
         return out
 
     def article_view(self, doc_id: str, q: str = "") -> dict | None:
         """An article for reading: paragraphs as HTML with the query's words marked, and related articles."""
-        engine = self.engine()
-        with engine.lock:
-            docnum = engine.searcher.document_number(id=doc_id)
-            stored = engine.searcher.stored_fields(docnum) if docnum is not None else None
+        stored = self.stored(doc_id)
         if stored is None:
             return None
-        wanted = query_mod.build(query_mod.parse(q), self.weights, engine).highlight_terms if q.strip() else set()
+        wanted = query_mod.build(query_mod.parse(q), self.weights, self.engine()).highlight_terms \
+            if q.strip() else set()
         body, paragraphs, pos = stored.get("body", ""), [], 0
         body_spans = text_spans(body, wanted)
         for part in body.split("\n"):
@@ -246,17 +265,25 @@ class SearchService:
                 paragraphs.append(mark(body, body_spans, pos, pos + len(part)))
             pos += len(part) + 1
         related_query = stored.get("title") or body[:300]
-        related = [h for h in self.search(related_query[:500], limit=6, snippets=False).hits if h.id != doc_id][:5]
+        try:
+            related = [h for h in self.search(related_query[:500], limit=6, snippets=False).hits
+                       if h.id != doc_id][:5]
+        except SearchTimeout:
+            related = []  # the article itself is what was asked for; its neighbours can wait
         doc = self.document(doc_id) or {}
         title = stored.get("title", "")
         return {"doc": doc, "title_html": mark(title, text_spans(title, wanted)),
                 "paragraphs": paragraphs, "related": related}
 
-    def document(self, doc_id: str) -> dict | None:
-        """The stored article with this id, or None."""
+    def stored(self, doc_id: str) -> dict | None:
+        """Every stored field of the article with this id (published as a datetime), or None."""
         engine = self.engine()
         with engine.lock:
-            stored = engine.searcher.document(id=doc_id)
+            return engine.searcher.document(id=doc_id)
+
+    def document(self, doc_id: str) -> dict | None:
+        """The stored article with this id, or None."""
+        stored = self.stored(doc_id)
         if stored is None:
             return None
         stored.pop("content_hash", None)

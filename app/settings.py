@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 300
     # Searches in progress at once (they share two cores); more are answered 503 at once.
     max_in_flight: int = 64
+    # A search (each query of a bulk request) stops and answers 503 past this; 0 turns it off. Generous:
+    # searches take milliseconds, but two cores under load can stretch one by a hundred times.
+    search_timeout_ms: int = 10_000
     # Bearer token for PUT/DELETE /api/documents/{id}; empty means writes over HTTP are disabled.
     write_token: str = ""
 

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from app.deps import get_app_settings, get_service
-from app.search import SORTS, Filters, QueryError, SearchService
+from app.search import SORTS, Filters, QueryError, SearchService, SearchTimeout
 from app.settings import Settings
 from indexer.store import IndexMissing, IndexProblem
 
@@ -90,6 +90,8 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
             ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
         except QueryError as err:
             ctx["error"], status = str(err), 422
+        except SearchTimeout:
+            ctx["error"], status = "Tìm kiếm mất quá nhiều thời gian nên đã dừng; hãy thử lại sau giây lát.", 503
         except (IndexMissing, IndexProblem):
             ctx["ready"] = False
 
@@ -110,7 +112,8 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
     ctx["months"] = sorted(m for m in facets.get("month", []) if one_year and m[0].startswith(one_year + "-"))
     ctx["month_end"] = _month_end
     ctx["Markup"] = Markup
-    return templates.TemplateResponse(request, "search.html", ctx, status_code=status)
+    return templates.TemplateResponse(request, "search.html", ctx, status_code=status,
+                                      headers={"Retry-After": "2"} if status == 503 else None)
 
 
 @router.get("/articles/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
