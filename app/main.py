@@ -6,10 +6,11 @@ import contextlib
 import threading
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
@@ -30,13 +31,62 @@ SECURITY_HEADERS = {
 }
 
 
+# Vietnamese for the pydantic error types this API can meet; any other type gets a general phrase.
+_VALIDATION_VI = {
+    "missing": "thiếu giá trị",
+    "int_parsing": "phải là số nguyên", "int_type": "phải là số nguyên", "int_from_float": "phải là số nguyên",
+    "greater_than_equal": "phải lớn hơn hoặc bằng {ge}", "less_than_equal": "phải nhỏ hơn hoặc bằng {le}",
+    "greater_than": "phải lớn hơn {gt}", "less_than": "phải nhỏ hơn {lt}",
+    "literal_error": "phải là một trong các giá trị {expected}",
+    "date_parsing": "phải là ngày dạng 2024-03-18", "date_from_datetime_parsing": "phải là ngày dạng 2024-03-18",
+    "date_from_datetime_inexact": "phải là ngày dạng 2024-03-18", "date_type": "phải là ngày dạng 2024-03-18",
+    "string_too_long": "dài quá {max_length} ký tự", "string_type": "phải là chuỗi ký tự",
+    "string_unicode": "không phải văn bản Unicode hợp lệ", "json_invalid": "JSON không hợp lệ",
+    "json_type": "JSON không hợp lệ", "model_attributes_type": "phải là một đối tượng JSON",
+    "dict_type": "phải là một đối tượng JSON", "model_type": "phải là một đối tượng JSON",
+    "list_type": "phải là một danh sách", "nul_character": "chứa ký tự NUL",
+}
+# The English details that routing and body parsing raise themselves, with their Vietnamese.
+_HTTP_VI = {
+    "Not Found": "not found / không tìm thấy",
+    "Method Not Allowed": "method not allowed / phương thức này không được hỗ trợ",
+    "There was an error parsing the body": "the request body could not be read / không đọc được nội dung yêu cầu",
+}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
-    """One readable sentence from pydantic's error list."""
-    parts = []
+    """One readable sentence from pydantic's error list, in English then Vietnamese."""
+    english, vietnamese = [], []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
-    return "invalid request: " + "; ".join(parts)
+        ctx = {k: str(v).replace(" or ", " hoặc ") for k, v in (err.get("ctx") or {}).items()}
+        try:
+            vi = _VALIDATION_VI.get(err.get("type", ""), "giá trị không hợp lệ").format(**ctx)
+        except (KeyError, IndexError):
+            vi = "giá trị không hợp lệ"
+        english.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid"))
+        vietnamese.append(f"{where}: {vi}" if where else vi)
+    return f"invalid request: {'; '.join(english)} / yêu cầu không hợp lệ: {'; '.join(vietnamese)}"
+
+
+# For any other English-only detail: what the status means, in Vietnamese.
+_STATUS_VI = {400: "yêu cầu không hợp lệ", 401: "cần xác thực", 403: "không được phép", 404: "không tìm thấy",
+              405: "phương thức này không được hỗ trợ", 413: "yêu cầu quá lớn", 422: "yêu cầu không hợp lệ",
+              429: "quá nhiều yêu cầu", 503: "máy chủ tạm thời chưa phục vụ được"}
+
+
+def _bilingual(status: int, detail: object) -> object:
+    """A detail in both languages: those of routing and body parsing are English only."""
+    if not isinstance(detail, str) or " / " in detail:
+        return detail
+    if detail in _HTTP_VI:
+        return _HTTP_VI[detail]
+    return f"{detail} / {_STATUS_VI.get(status, 'lỗi máy chủ' if status >= 500 else 'yêu cầu không hợp lệ')}"
+
+
+def body_too_large(limit: int) -> str:
+    """The 413 detail for a body over limit bytes."""
+    return f"request body larger than {limit} bytes / nội dung yêu cầu lớn hơn {limit} byte"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,8 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """A 413 or 429 answer when the request must not run, else None."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_bulk_bytes:
-            return JSONResponse({"detail": f"request body larger than {settings.max_bulk_bytes} bytes"},
-                                status_code=413)
+            return JSONResponse({"detail": body_too_large(settings.max_bulk_bytes)}, status_code=413)
         path = request.url.path
         if path == "/" or path.startswith(("/api/search", "/feed")):
             cost = 1.0 + (int(length) / 20_000 if path.endswith("/bulk") and length and length.isdigit() else 0)
@@ -101,12 +150,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(IndexMissing)
     async def on_missing(request: Request, exc: IndexMissing) -> JSONResponse:
-        return JSONResponse({"detail": "the index is empty: build it with `python -m indexer build`"},
+        return JSONResponse({"detail": "the index is empty: build it with `python -m indexer build`"
+                                       " / chỉ mục đang trống: hãy tạo bằng `python -m indexer build`"},
                             status_code=503)
 
     @app.exception_handler(IndexProblem)
     async def on_index_problem(request: Request, exc: IndexProblem) -> JSONResponse:
-        return JSONResponse({"detail": "the index cannot be read right now; it needs a rebuild"}, status_code=503)
+        return JSONResponse({"detail": "the index cannot be read right now; it needs a rebuild"
+                                       " / hiện không đọc được chỉ mục; cần tạo lại chỉ mục"}, status_code=503)
 
     @app.exception_handler(SearchTimeout)
     async def on_timeout(request: Request, exc: SearchTimeout) -> JSONResponse:
@@ -123,9 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Never a stack trace or a file path in an answer.
         return JSONResponse({"detail": "internal error / lỗi máy chủ"}, status_code=500)
 
-    @app.exception_handler(HTTPException)
-    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": _bilingual(exc.status_code, exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     app.include_router(api.router)
     app.include_router(feed.router)

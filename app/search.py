@@ -49,7 +49,7 @@ class Filters:
             parts.append(wq.Term("category", self.category))
         if self.date_from or self.date_to:
             if self.date_from and self.date_to and self.date_from > self.date_to:
-                raise QueryError("'from' is after 'to'")
+                raise QueryError("'from' is after 'to' / ngày 'from' sau ngày 'to'")
             start = datetime.combine(self.date_from, dtime.min) if self.date_from else None
             end = datetime.combine(self.date_to, dtime.max) if self.date_to else None
             parts.append(wq.DateRange("published", start, end))
@@ -157,7 +157,7 @@ class SearchService:
         if deadline is None and self.timeout_s:
             deadline = time.monotonic() + self.timeout_s
         if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+            raise QueryError(f"sort must be one of {', '.join(SORTS)} / sort phải là {', '.join(SORTS)}")
         flt = filters.to_query() if filters else None
         engine = self.engine()
         parsed = query_mod.parse(q)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import run_cli
@@ -123,3 +124,71 @@ def test_writes_need_the_bearer_token_and_are_durable(tmp_path):
     assert gone.status_code == 200
     assert client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"}).status_code == 404
     assert client.get("/api/documents/b").status_code == 404
+
+
+# --- every error answer in both languages -------------------------------------------------------
+
+_VIETNAMESE = re.compile("[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.IGNORECASE)
+
+
+def assert_bilingual(res, status: int, vietnamese_part: str) -> None:
+    """A JSON {"detail"} answer: an English sentence, then its own Vietnamese one, and nothing internal."""
+    assert res.status_code == status, res.text
+    body = res.json()
+    assert set(body) == {"detail"}
+    english, sep, vietnamese = body["detail"].partition(" / ")
+    assert sep, body["detail"]
+    assert not _VIETNAMESE.search(english) and len(re.findall(r"\b[a-z]{2,}\b", english.lower())) >= 2, english
+    assert _VIETNAMESE.search(vietnamese) and vietnamese_part in vietnamese, body["detail"]
+    assert "Traceback" not in res.text and not re.search(r"/(tmp|work|home|usr|root)/|\.py\b", res.text), res.text
+
+
+def test_error_answers_are_in_vietnamese_and_english(seed_index, tmp_path):
+    client = TestClient(create_app(Settings(index_dir=seed_index, write_token="s3cret")),
+                        raise_server_exceptions=False)
+    as_json = {"content-type": "application/json"}
+    auth = {"Authorization": "Bearer s3cret"}
+    limited = TestClient(create_app(Settings(index_dir=seed_index, rate_limit_per_minute=60, rate_limit_burst=1)))
+    limited.get("/api/search", params={"q": "UBND"})
+    empty = TestClient(create_app(Settings(index_dir=tmp_path / "none")))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "CURRENT").write_text("gen-000009\n")
+    cases = [
+        (client.get("/api/search", params={"q": "  "}), 422, "hãy nhập từ khóa"),
+        (client.get("/api/search", params={"q": "x" * 501}), 422, "dài quá 500 ký tự"),
+        (client.get("/api/search", params={"q": "a\x00b"}), 422, "ký tự NUL"),
+        (client.get("/api/search", params={"q": "x", "limit": "abc", "from": "18/3/2024"}), 422,
+         "limit: phải là số nguyên; from: phải là ngày dạng 2024-03-18"),
+        (client.get("/api/search", params={"q": "x", "offset": 10_001}), 422, "offset: phải nhỏ hơn hoặc bằng 10000"),
+        (client.get("/api/search", params={"q": "x", "sort": "random"}), 422, "sort: phải là một trong"),
+        (client.get("/api/search", params={"q": "x", "from": "2024-05-01", "to": "2024-01-01"}), 422,
+         "ngày 'from' sau ngày 'to'"),
+        (client.get("/api/search"), 422, "q: thiếu giá trị"),
+        (client.post("/api/search/bulk", json={"queries": [{"id": i, "q": "UBND"} for i in range(1001)]}), 413,
+         "tối đa 1000 truy vấn"),
+        (client.post("/api/search/bulk", content=b'{"queries": [{"id": 1, "q": "' + b"a" * 1_100_000 + b'"}]}',
+                     headers=as_json), 413, "lớn hơn 1000000 byte"),
+        (client.post("/api/search/bulk", json={"queries": [{"id": "a", "q": "x" * 600}]}), 422,
+         "truy vấn 'a' dài quá 500 ký tự"),
+        (client.post("/api/search/bulk", json={"queries": [{"id": "a", "q": "a\x00b"}]}), 422, "chứa ký tự NUL"),
+        (client.post("/api/search/bulk", content=b"{not json", headers=as_json), 422, "JSON không hợp lệ"),
+        (client.post("/api/search/bulk", content=b'{"queries": [{"id": 1, "q": "\xff\xfe"}]}', headers=as_json), 400,
+         "không đọc được nội dung yêu cầu"),
+        (client.get("/api/documents/khong-co"), 404, "không có bài viết mã 'khong-co'"),
+        (client.get("/api/no-such-endpoint"), 404, "không tìm thấy"),
+        (client.delete("/api/search"), 405, "không được hỗ trợ"),
+        (client.put("/api/documents/b", json={"body": "x"}), 401, "mã xác thực"),
+        (client.put("/api/documents/b", json={"body": "x"}, headers={"Authorization": "Bearer nope"}), 401,
+         "mã xác thực"),
+        (client.put("/api/documents/b", json={"body": " "}, headers=auth), 422, "cần có nội dung hoặc tiêu đề"),
+        (TestClient(create_app(Settings(index_dir=seed_index))).put("/api/documents/b", json={"body": "x"}), 403,
+         "chức năng ghi đang tắt"),
+        (limited.get("/api/search", params={"q": "UBND"}), 429, "quá nhiều yêu cầu"),
+        (empty.get("/api/search", params={"q": "UBND"}), 503, "chỉ mục đang trống"),
+        (empty.get("/feed", params={"q": "UBND"}), 503, "chỉ mục đang trống"),
+        (TestClient(create_app(Settings(index_dir=broken))).get("/api/search", params={"q": "UBND"}), 503,
+         "cần tạo lại chỉ mục"),
+    ]
+    for res, status, vietnamese_part in cases:
+        assert_bilingual(res, status, vietnamese_part)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from app.deps import get_app_settings, get_service
 from app.search import Filters, QueryError, SearchService
@@ -58,7 +59,7 @@ class BulkQuery(BaseModel):
     @classmethod
     def _no_nul(cls, value: str) -> str:
         if "\x00" in value:
-            raise ValueError("query contains a NUL character")
+            raise PydanticCustomError("nul_character", "query contains a NUL character")
         return value
 
 
@@ -99,7 +100,7 @@ def check_query(q: str, settings: Settings) -> str:
         raise HTTPException(422, f"query is longer than {settings.max_query_chars} characters"
                                  f" / truy vấn dài quá {settings.max_query_chars} ký tự")
     if "\x00" in q:
-        raise HTTPException(422, "query contains a NUL character")
+        raise HTTPException(422, "query contains a NUL character / truy vấn chứa ký tự NUL")
     return q
 
 
@@ -132,10 +133,12 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
     """Answer up to 1,000 queries in order, top hits without snippets."""
     if len(body.queries) > settings.max_bulk_queries:
         raise HTTPException(413, f"at most {settings.max_bulk_queries} queries per request"
-                                 f" (got {len(body.queries)})")
+                                 f" (got {len(body.queries)}) / tối đa {settings.max_bulk_queries} truy vấn"
+                                 f" mỗi yêu cầu (nhận {len(body.queries)})")
     for item in body.queries:
         if len(item.q) > settings.max_query_chars:
-            raise HTTPException(422, f"query {item.id!r} is longer than {settings.max_query_chars} characters")
+            raise HTTPException(422, f"query {item.id!r} is longer than {settings.max_query_chars} characters"
+                                     f" / truy vấn {item.id!r} dài quá {settings.max_query_chars} ký tự")
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
               "filters": Filters(item.source, item.category, item.from_, item.to)} for item in body.queries]
     try:
@@ -158,7 +161,7 @@ def api_document(doc_id: str, service: Annotated[SearchService, Depends(get_serv
     """The stored article; 404 for an unknown id."""
     doc = service.document(doc_id)
     if doc is None:
-        raise HTTPException(404, f"no article with id {doc_id!r}")
+        raise HTTPException(404, f"no article with id {doc_id!r} / không có bài viết mã {doc_id!r}")
     return doc
 
 

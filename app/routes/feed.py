@@ -29,7 +29,8 @@ def feed(request: Request, service: Annotated[SearchService, Depends(get_service
     """An Atom 1.0 document with the newest articles matching q."""
     check_query(q, settings)
     if not service.is_ready():
-        raise HTTPException(503, "the index is empty: build it with `python -m indexer build`")
+        raise HTTPException(503, "the index is empty: build it with `python -m indexer build`"
+                                 " / chỉ mục đang trống: hãy tạo bằng `python -m indexer build`")
     result = service.search(q, limit=FEED_SIZE, sort="newest", filters=Filters(source, category))
     base = str(request.base_url).rstrip("/")
     now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -42,10 +42,12 @@ def require_token(settings: Annotated[Settings, Depends(get_app_settings)],
                   authorization: Annotated[str | None, Header()] = None) -> Settings:
     """Allow the request only with the configured bearer token; without one, writes are off."""
     if not settings.write_token:
-        raise HTTPException(403, "writes are disabled: set TRACUU_WRITE_TOKEN to enable them")
+        raise HTTPException(403, "writes are disabled: set TRACUU_WRITE_TOKEN to enable them"
+                                 " / chức năng ghi đang tắt: đặt TRACUU_WRITE_TOKEN để bật")
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), settings.write_token.encode()):
-        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "a valid bearer token is required / cần mã xác thực (bearer token) hợp lệ",
+                            headers={"WWW-Authenticate": "Bearer"})
     return settings
 
 
@@ -55,7 +57,8 @@ def _run_indexer(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise HTTPException(503, "the index is busy; the write was not applied, try again") from None
+        raise HTTPException(503, "the index is busy; the write was not applied, try again"
+                                 " / chỉ mục đang bận, chưa ghi được; hãy thử lại") from None
 
 
 @router.put("/api/documents/{doc_id}", summary="Add or replace one article (bearer token)")
@@ -63,18 +66,22 @@ def put_document(doc_id: str, article: ArticleIn,
                  settings: Annotated[Settings, Depends(require_token)]) -> dict:
     """Index the article under doc_id; answers after the index has committed it."""
     if not doc_id.strip() or len(doc_id) > 500:
-        raise HTTPException(422, "the id must be 1 to 500 characters")
+        raise HTTPException(422, "the id must be 1 to 500 characters / mã bài viết phải dài từ 1 đến 500 ký tự")
     if not article.body.strip() and not article.title.strip():
-        raise HTTPException(422, "an article needs a body or a title")
+        raise HTTPException(422, "an article needs a body or a title / bài viết cần có nội dung hoặc tiêu đề")
     record = {"id": doc_id, **article.model_dump()}
     with tempfile.TemporaryDirectory(prefix="tracuu-put-") as tmp:
         path = Path(tmp) / "article.jsonl"
         path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
         done = _run_indexer(settings, "update", str(path))
     if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "the indexer failed"
+        lines = done.stderr.strip().splitlines() or ["the indexer failed"]
+        rejected = "skipped" in done.stderr
+        # The record's own complaint ("skipped FILE:1: 'published' must be ..."), not the summary after it.
+        reason = next((line for line in lines if rejected and line.startswith("skipped ")), lines[-1])
         reason = reason.replace(str(path), "article").replace(str(settings.index_dir), "index")
-        raise HTTPException(422 if "skipped" in done.stderr else 503, reason)
+        raise HTTPException(422 if rejected else 503, f"the article was not indexed: {reason} / bài viết chưa được "
+                            + ("ghi vào chỉ mục vì dữ liệu không hợp lệ" if rejected else "ghi vào chỉ mục"))
     return {"id": doc_id, "status": "indexed"}
 
 
@@ -83,7 +90,7 @@ def delete_document(doc_id: str, settings: Annotated[Settings, Depends(require_t
     """Remove the article; 404 when there is none with that id."""
     done = _run_indexer(settings, "delete", doc_id)
     if f"not found: {doc_id}" in done.stderr:
-        raise HTTPException(404, f"no article with id {doc_id!r}")
+        raise HTTPException(404, f"no article with id {doc_id!r} / không có bài viết mã {doc_id!r}")
     if done.returncode != 0:
-        raise HTTPException(503, "the delete could not be applied; try again")
+        raise HTTPException(503, "the delete could not be applied; try again / chưa xoá được, hãy thử lại")
     return {"id": doc_id, "status": "deleted"}
