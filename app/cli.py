@@ -83,14 +83,17 @@ def timeout_message(service: SearchService) -> str:
             "(--timeout-ms or TRACUU_SEARCH_TIMEOUT_MS sets the bound; 0 turns it off)")
 
 
-def run_bulk(service: SearchService, lines, out, limit: int) -> int:
-    """Answer each input line in order; a bad line gets an error object, the rest go on."""
+def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: int | None = None) -> int:
+    """Answer each input line in order; a bad or overlong line gets an error object, the rest go on."""
     errors = 0
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             item = read_bulk_line(line, lineno)
+            if max_query_chars is not None and len(item["q"]) > max_query_chars:
+                raise QueryError(f"line {lineno}: the query is longer than {max_query_chars} characters"
+                                 " (TRACUU_MAX_QUERY_CHARS)")
             try:
                 result = service.bulk([item], limit=limit)[0]
             except SearchTimeout:
@@ -128,19 +131,25 @@ def main(argv: list[str] | None = None) -> int:
             # The clock is for the searches: one-time loads (pyvi, the vocabulary) happen before it starts.
             service.warm_up()
             service.timeout_s = args.timeout_ms / 1000
+        max_chars = get_settings().max_query_chars
         if args.command == "search":
-            return _search(service, " ".join(args.query), args.limit, args.json)
+            # Bytes that are not UTF-8 reach argv as surrogates; read them as U+FFFD, as HTTP does.
+            q = " ".join(args.query).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return _search(service, q, args.limit, args.json, max_chars)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
-        return 1 if run_bulk(service, stdin, sys.stdout, args.limit) else 0
+        return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
     except (IndexMissing, IndexProblem, QueryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-def _search(service: SearchService, q: str, limit: int, as_json: bool) -> int:
+def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars: int) -> int:
     """Print one search's results, as text or JSON."""
     if not q.strip():
         print("error: empty query", file=sys.stderr)
+        return 2
+    if len(q) > max_chars:
+        print(f"error: the query is longer than {max_chars} characters (TRACUU_MAX_QUERY_CHARS)", file=sys.stderr)
         return 2
     try:
         result = service.search(q, limit=limit)

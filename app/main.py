@@ -6,11 +6,12 @@ import contextlib
 import threading
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
@@ -89,6 +90,33 @@ def body_too_large(limit: int) -> str:
     return f"request body larger than {limit} bytes / nội dung yêu cầu lớn hơn {limit} byte"
 
 
+class BodyLimit:
+    """Count a request body's bytes as they arrive: a chunked upload has no Content-Length to refuse early."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a receive that raises 413 once the body outgrows the limit."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # FastAPI re-raises an HTTPException met while reading the body; the handler answers it.
+                    raise HTTPException(413, body_too_large(self.limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app around one search service over settings.index_dir."""
     settings = settings or get_settings()
@@ -106,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     # Every search of this app (API, bulk per query, feed, page) stops with SearchTimeout past this.
     service.timeout_s = settings.search_timeout_ms / 1000 or None
+    app.add_middleware(BodyLimit, limit=settings.max_bulk_bytes)
 
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     admission = Admission(settings.max_in_flight)

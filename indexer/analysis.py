@@ -31,8 +31,10 @@ _REPLACE = {
     "\r\n": "\n", "\r": "\n", "\t": " ",
 }
 _REPLACE_RE = re.compile("|".join(re.escape(k) for k in sorted(_REPLACE, key=len, reverse=True)))
-# Zero-width and other invisible or control characters carry no text for a reader.
-_INVISIBLE_RE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\u00ad\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Zero-width and other invisible or control characters carry no text for a reader; nor do lone surrogates
+# (JSON's "\ud800", argv bytes that are not UTF-8), which pyvi's CRF and every UTF-8 encoder reject.
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\u00ad\x00-\x08\x0b-\x1f\x7f-\x9f"
+                           "\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:

@@ -76,3 +76,12 @@ def test_compressed_jsonl(tmp_path):
     articles, bad = read_all(tmp_path)
     assert not bad and sorted(a.id for a in articles) == ["y", "z"]
     assert articles[0].abstract == "Tóm tắt"
+
+
+def test_lone_surrogates_in_json_are_dropped_not_fatal(tmp_path):
+    """JSON may escape half a character ("\\ud800"); the build used to die on it with a traceback."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "s", "title": "Tin \\ud800 mới", "body": "cải \\udcffcách"}\n', encoding="utf-8")
+    (article,), bad = read_all(path)
+    assert not bad and article.title == "Tin  mới" and article.body == "cải cách"
+    assert article.content_hash()

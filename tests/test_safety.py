@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from fastapi.testclient import TestClient
 
 from app.limits import Admission
@@ -192,3 +196,111 @@ def test_error_answers_are_in_vietnamese_and_english(seed_index, tmp_path):
     ]
     for res, status, vietnamese_part in cases:
         assert_bilingual(res, status, vietnamese_part)
+
+
+# --- hostile input: a clear 4xx or a normal 200, never a 500, always in bounded time -----------------
+
+# A search of any of these takes well under a second; the bound is for a loaded two-core machine.
+BOUNDED_S = 8.0
+REPEATED_OPERATORS = ['"' * 10_000, "-" * 10_000, '-"-"' * 2_500]
+
+
+@pytest.fixture(scope="module")
+def roomy_client(seed_index) -> TestClient:
+    """The seed index served with max_query_chars raised, so that only the engine bounds a query."""
+    return TestClient(create_app(Settings(index_dir=seed_index, max_query_chars=20_000)))
+
+
+@pytest.mark.parametrize("q", ["a" * 400, "a" * 5_000, *REPEATED_OPERATORS, "cải\x01cách\x1f\x7f", "\u200b" * 5_000],
+                         ids=["400a", "5000a", "quotes", "dashes", "dash-quote", "controls", "zero-width"])
+def test_hostile_queries_are_answered_in_bounded_time(roomy_client, q):
+    for path in ("/api/search", "/", "/feed"):
+        started = time.monotonic()
+        res = roomy_client.get(path, params={"q": q})
+        assert res.status_code == 200, (path, res.text[:300])
+        assert time.monotonic() - started < BOUNDED_S, path
+
+
+def test_a_long_token_is_no_typing_slip():
+    """Did-you-mean built every one-letter variant of a token: 5,000 letters took a second and a gigabyte."""
+    from app.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.from_counts({"cải_cách": 5}, {"cai": 5, "cải": 5, "cach": 5, "cách": 5})
+    assert vocabulary.correct("caii") == "cai"
+    started = time.monotonic()
+    assert vocabulary.correct("a" * 5_000) is None
+    assert time.monotonic() - started < 0.2
+
+
+def test_bounds_on_paging_dates_and_sort(client):
+    assert client.get("/api/search", params={"q": "UBND", "offset": 10_000, "limit": 100}).status_code == 200
+    assert client.get("/api/search", params={"q": "UBND", "limit": 0}).json()["hits"] == []
+    for params in [{"offset": 10_001}, {"offset": -1}, {"limit": 101}, {"limit": "1e9"}, {"from": "2024-02-30"},
+                   {"from": ""}, {"to": "hôm qua"}, {"sort": "score desc"}, {"sort": ""}]:
+        assert client.get("/api/search", params={"q": "UBND", **params}).status_code == 422, params
+    assert client.get("/", params={"q": "UBND", "from": "2024-02-30"}).status_code == 422
+    assert client.get("/", params={"q": "UBND", "page": "999999999999"}).status_code == 200
+    for item in [{"from": "2024-02-30"}, {"sort": "random"}, {"to": 20240101}]:
+        res = client.post("/api/search/bulk", json={"queries": [{"id": 1, "q": "UBND", **item}]})
+        assert res.status_code == 422, item
+    assert client.post("/api/search/bulk", json={"queries": [], "limit": 101}).status_code == 422
+
+
+def test_bulk_bodies_over_the_limit_are_413_even_without_a_length(client):
+    def chunks():  # no Content-Length: the body arrives in chunks and must be counted as it comes
+        yield b'{"queries": [{"id": 1, "q": "'
+        for _ in range(1_200):
+            yield b"a" * 1_000
+        yield b'"}]}'
+
+    res = client.post("/api/search/bulk", content=chunks(), headers={"content-type": "application/json"})
+    assert res.status_code == 413 and "1000000" in res.json()["detail"]
+    assert client.post("/api/search/bulk", json={"queries": [{"id": 1, "q": "UBND"}] * 1000}).status_code == 200
+
+
+def test_bulk_hostile_queries_over_http(roomy_client):
+    queries = [{"id": i, "q": q} for i, q in enumerate(["a" * 400, "a" * 1_999, "cải\x01cách", '"' * 1_999,
+                                                        "-" * 1_999, '-"-"' * 499])]
+    started = time.monotonic()
+    res = roomy_client.post("/api/search/bulk", json={"queries": queries})
+    assert res.status_code == 200 and len(res.json()["results"]) == len(queries)
+    assert time.monotonic() - started < BOUNDED_S
+    too_long = roomy_client.post("/api/search/bulk", json={"queries": [{"id": 1, "q": "a" * 5_000}]})
+    assert too_long.status_code == 422
+
+
+def test_lone_surrogates_in_a_query_are_dropped(seed_index):
+    from app.search import SearchService
+
+    assert SearchService(seed_index).search("cải\udcff cách\ud800 hành chính").total >= 3
+
+
+def run_bytes(args: list[str], stdin: bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` with raw bytes on stdin (and argv), as a shell user could."""
+    return subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=600)
+
+
+def test_hostile_queries_through_the_cli(seed_index):
+    index = str(seed_index)
+    long = run_cli("app", "search", "--index", index, "x" * 501)
+    assert long.returncode == 2 and "longer than 500 characters" in long.stderr
+    assert run_cli("app", "search", "--index", index, "--limit", "-1", "UBND").returncode == 2
+    raw = run_bytes(["app", "search", "--index", index, os.fsdecode(b"c\xffi c\xe1ch")], b"")
+    assert raw.returncode == 0 and b"Traceback" not in raw.stderr
+    started = time.monotonic()
+    roomy = run_bytes(["app", "search", "--index", index, "--", '-"-"' * 2_500], b"",
+                      {"TRACUU_MAX_QUERY_CHARS": "20000"})
+    assert roomy.returncode == 0 and b"Traceback" not in roomy.stderr
+    assert time.monotonic() - started < 60  # start-up included
+    lines = [b"a" * 400, b"a" * 5_000, *(q.encode() for q in REPEATED_OPERATORS), b"a\x00b c\x01d", b"\xff\xfe UBND",
+             json.dumps({"id": "sort", "q": "UBND", "sort": "random"}).encode(),
+             json.dumps({"id": "date", "q": "UBND", "from": "2024-02-30"}).encode(),
+             json.dumps({"id": "nul", "q": "UBND\u0000"}).encode(), b"x" * 20_001]
+    bulk = run_bytes(["app", "bulk", "--index", index, "--limit", "1"], b"\n".join(lines) + b"\n",
+                     {"TRACUU_MAX_QUERY_CHARS": "20000"})
+    rows = [json.loads(line) for line in bulk.stdout.decode().splitlines()]
+    assert len(rows) == len(lines) and b"Traceback" not in bulk.stderr
+    assert [i for i, row in enumerate(rows) if "error" in row] == [7, 8, 10]  # bad sort, bad date, too long
+    assert rows[6]["total"] >= 4 and bulk.returncode == 1
+    assert "longer than 20000 characters" in rows[10]["error"] and "not an ISO date" in rows[8]["error"]
