@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh import multiproc
 
 from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
@@ -74,6 +75,33 @@ def document_fields(article: Article, content_hash: str | None = None) -> dict:
     if article.views is not None:
         doc["views"] = article.views
     return doc
+
+
+# A writer process that meets an OSError exits with this plus its errno, so the build can name the cause.
+_OSERROR_EXIT_BASE = 100
+
+
+class _QuietSubWriter(multiproc.SubWriterTask):
+    """Whoosh's writer process, ending on an OSError (a full disk) with an exit code instead of a traceback."""
+
+    def run(self) -> None:
+        """Segment and write as Whoosh does; the build reports a failure once, in one line."""
+        try:
+            super().run()
+        except OSError as err:
+            sys.exit(_OSERROR_EXIT_BASE + err.errno if err.errno and err.errno < 256 - _OSERROR_EXIT_BASE else 1)
+
+
+# MpWriter starts its processes by this module-level name.
+multiproc.SubWriterTask = _QuietSubWriter
+
+
+def _writer_failure(writer) -> None:
+    """Raise the OSError a writer process of writer exited with, if one did (its documents are missing)."""
+    for task in getattr(writer, "tasks", ()):
+        code = task.exitcode or 0
+        if code > _OSERROR_EXIT_BASE:
+            raise OSError(code - _OSERROR_EXIT_BASE, os.strerror(code - _OSERROR_EXIT_BASE))
 
 
 def _worker_count(workers: int | None) -> int:
@@ -139,6 +167,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             except BaseException:
                 writer.cancel()
                 raise
+            _writer_failure(writer)
             if repeated:
                 fixer = ix.writer(limitmb=WRITER_MB, **WRITER_OPTIONS)
                 for article in repeated.values():
