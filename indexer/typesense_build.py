@@ -34,6 +34,7 @@ from indexer.typesense_docs import (
 )
 
 BATCH = 200  # documents per import request
+SETTLE_SECONDS = 60.0
 VOCABULARY_MIN_DF = 2  # the vocabulary ignores words seen once (typos, names); keeps the metadata small
 
 
@@ -143,7 +144,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     batch = []
             if batch:
                 _import(client, name, batch)
-            report.total = client.collections[name].retrieve()["num_documents"]
+            report.total = _settled_count(client, name, len(seen))
             if report.total != len(seen):
                 raise TypesenseProblem(f"the cluster holds {report.total} of {len(seen)} articles; "
                                        "the live index is unchanged")
@@ -156,6 +157,17 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     report.bad, report.generation = read.bad, name
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _settled_count(client, collection: str, expected: int, timeout: float = SETTLE_SECONDS) -> int:
+    """The collection's document count once replication caught up (a node acknowledges a write
+    before every node applied it), or the last count seen after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = client.collections[collection].retrieve()["num_documents"]
+        if count == expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
 
 
 def _drop(client, collection: str) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import unicodedata
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ def connect(settings: BackendSettings):
     """A Typesense client over every node of the cluster (it fails over between them)."""
     import typesense
 
+    # The 2.x client warns on each call that its sync classes change in server v30; we speak to 0.24.
+    warnings.filterwarnings("ignore", message=r"Sync\w+ is deprecated on v30", category=DeprecationWarning)
     if not settings.typesense_api_key:
         raise TypesenseProblem("TRACUU_TYPESENSE_API_KEY is not set (the key the cluster was started with)")
     return typesense.Client({

