@@ -8,9 +8,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from app.deps import make_service
 from app.search import Filters, QueryError, SearchService, SearchTimeout
 from app.settings import get_settings
 from indexer.store import IndexMissing, IndexProblem
+from indexer.typesense_docs import TypesenseProblem
 
 EPILOG_SERVE = """example:
   python -m app serve --index data/index --port 8000"""
@@ -108,6 +112,12 @@ def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: in
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one clear line on stderr and a non-zero exit."""
+    try:
+        get_settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        print(f"error: bad TRACUU_* setting: {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     if getattr(args, "limit", 1) < 0:
         print("error: --limit must be 0 or more", file=sys.stderr)
@@ -120,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings().model_copy(update={"index_dir": args.index})
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
         return 0
-    service = SearchService(args.index)
     try:
+        service = make_service(args.index, get_settings())
         try:
             service.engine()
         except IndexMissing:
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             return _search(service, q, args.limit, args.json, max_chars)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
         return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
-    except (IndexMissing, IndexProblem, QueryError) as err:
+    except (IndexMissing, IndexProblem, QueryError, TypesenseProblem) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

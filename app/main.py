@@ -13,10 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import make_service
 from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, feed, pages, writes
-from app.search import SearchService
 from app.settings import Settings, get_settings
 from indexer.store import IndexMissing, IndexProblem
 
@@ -120,7 +120,7 @@ class BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app around one search service over settings.index_dir."""
     settings = settings or get_settings()
-    service = SearchService(settings.index_dir)
+    service = make_service(settings.index_dir, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from indexer.backend import BackendSettings
 
 
-class Settings(BaseSettings):
-    """Service settings; every field can be set as TRACUU_<NAME>."""
+class Settings(BackendSettings):
+    """Service settings; every field can be set as TRACUU_<NAME> (backend fields: indexer/backend.py)."""
 
     model_config = SettingsConfigDict(env_prefix="TRACUU_")
 

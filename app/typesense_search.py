@@ -19,7 +19,7 @@ from datetime import time as dtime
 from pathlib import Path
 
 from app import query as query_mod
-from app.engine import STOPWORD_MIN_DOCS, STOPWORD_SHARE
+from app.engine import STOPWORD_MIN_DOCS, STOPWORD_SHARE, check_deadline
 from app.search import SORTS, Filters, QueryError, SearchResult, SearchService, _hit, _ms
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse, fold
@@ -86,6 +86,7 @@ class TypesenseSearchService(SearchService):
         self._context: Context | None = None
         self._checked = 0.0
         self._ctx_lock = threading.Lock()
+        self._deadline = threading.local()  # the running search's deadline, per request thread
 
     # --- the live collection ---------------------------------------------------------------
 
@@ -126,9 +127,14 @@ class TypesenseSearchService(SearchService):
     # --- searching ---------------------------------------------------------------------------
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
-               sort: str = "relevance", snippets: bool = True, facets: bool = False) -> SearchResult:
-        """Run one query and return a page of hits, with snippets unless told otherwise."""
+               sort: str = "relevance", snippets: bool = True, facets: bool = False,
+               deadline: float | None = None) -> SearchResult:
+        """Run one query and return a page of hits, with snippets unless told otherwise; past deadline (a
+        time.monotonic() instant, default now + timeout_s) it raises SearchTimeout."""
         started = time.perf_counter()
+        if deadline is None and self.timeout_s:
+            deadline = time.monotonic() + self.timeout_s
+        self._deadline.value = deadline
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
         filter_by = _filter_by(filters) if filters else ""
@@ -149,6 +155,7 @@ class TypesenseSearchService(SearchService):
         fused = _fuse(searches, responses, ctx.documents)
         total = max((r.get("found", 0) for r in responses), default=0)
         page = fused[offset:offset + limit]
+        check_deadline(deadline)
         docs = self._fetch(ctx.collection, [key for key, _ in page], STORED if snippets else LISTED)
         hits = [_hit(_stored(docs[key]), score, plan.highlight_terms if snippets else None)
                 for key, score in page if key in docs]
@@ -223,11 +230,17 @@ class TypesenseSearchService(SearchService):
         if not searches:
             return []
         results = []
+        deadline = getattr(self._deadline, "value", None)
         for at in range(0, len(searches), MULTI_SEARCH_LIMIT):
+            check_deadline(deadline)
             chunk = searches[at:at + MULTI_SEARCH_LIMIT]
             body = {"searches": [{k: v for k, v in s.items() if k not in ("kind", "weight")} for s in chunk]}
+            common = {}
+            if deadline is not None:
+                # Typesense stops a search past its cutoff and answers with what it found so far.
+                common["search_cutoff_ms"] = max(1, int((deadline - time.monotonic()) * 1000))
             try:
-                out = self.client.multi_search.perform(body, {})
+                out = self.client.multi_search.perform(body, common)
             except Exception as err:  # the client's HTTP and connection errors
                 raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
             results += [r if "error" not in r else {"found": 0, "hits": []} for r in out["results"]]

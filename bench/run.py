@@ -1,10 +1,12 @@
 """Speed benchmark: build, unchanged update, query latency, bulk throughput and memory at several corpus sizes.
 
     python bench/run.py [--sizes 1000 10000 150704] [--out bench/results] [--queries 1000] [--duration-per-level S]
+    python bench/run.py --backend typesense --sizes 10000 150704   # the same on a local 3-node Typesense cluster
 
 For each size N the first N VietNews articles (train, then val, then test) are indexed with the real
 command line, served by the real server on 127.0.0.1 and queried over HTTP with the eval query sets
-(half as typed, half without tone marks). Writes OUT/speed.json and OUT/speed.md, prints the Markdown
+(half as typed, half without tone marks). Writes OUT/speed.json and OUT/speed.md (speed-typesense.*
+with --backend typesense, with the Whoosh figures of OUT/speed.json beside them), prints the Markdown
 on stdout and progress on stderr. Needs ../shared (news and eval sets); without it, says so and exits 0.
 """
 
@@ -17,6 +19,7 @@ import lzma
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -34,6 +37,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # ops.typesense_cluster, when benchmarking the Typesense backend
 SHARED = ROOT.parent / "shared"
 NEWS = SHARED / "data" / "news"
 NEWS_FILES = ("vietnews-train.jsonl.xz", "vietnews-val.jsonl.xz", "vietnews-test.jsonl.xz")
@@ -206,9 +210,20 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+BACKEND_ENV: dict[str, str] = {}  # TRACUU_* of the backend under test (a Typesense cluster's nodes and key)
+CLUSTER = None  # the ops.typesense_cluster.Cluster under test, if any
+
+
+def cluster_rss() -> int | None:
+    """Resident bytes of every node of the Typesense cluster under test (None without one)."""
+    if CLUSTER is None:
+        return None
+    return sum(tree_rss(pid) for pid in CLUSTER.pids.values())
+
+
 def subprocess_env() -> dict[str, str]:
-    """The environment for project commands: the project root on PYTHONPATH."""
-    env = dict(os.environ)
+    """The environment for project commands: the project root on PYTHONPATH, the backend's settings."""
+    env = {**os.environ, **BACKEND_ENV}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -530,16 +545,18 @@ def bench_size(size: int, queries: list[str], warmup: list[str], duration: float
         log(f"[{size}] indexer build")
         build = checked(run_measured([sys.executable, "-m", "indexer", "build", "--index", str(index), str(data),
                                       "--quiet"], work), "indexer build")
-        du = disk_usage(index)
+        du = disk_usage(index if CLUSTER is None else CLUSTER.root)
+        result["cluster"] = {"rss_after_build": cluster_rss()}
         result["build"] = {"seconds": build["seconds"], "cpu_seconds": build["cpu_seconds"],
                            "docs_per_s": result["documents"] / build["seconds"], "peak_rss": build["peak_rss"],
                            "index_bytes": du["allocated"], "index_apparent_bytes": du["apparent"]}
         log(f"[{size}] build {build['seconds']:.1f} s, peak {build['peak_rss'] / MB:.0f} MB")
 
-        log(f"[{size}] pyvi alone (2 processes)")
-        floor = pyvi_floor(data)
-        result["pyvi"] = {**floor, "build_ratio": build["seconds"] / floor["seconds"]}
-        log(f"[{size}] pyvi {floor['seconds']:.1f} s")
+        if CLUSTER is None:  # the floor does not depend on the backend; the Whoosh run measures it
+            log(f"[{size}] pyvi alone (2 processes)")
+            floor = pyvi_floor(data)
+            result["pyvi"] = {**floor, "build_ratio": build["seconds"] / floor["seconds"]}
+            log(f"[{size}] pyvi {floor['seconds']:.1f} s")
 
         log(f"[{size}] indexer update, unchanged input")
         update = checked(run_measured([sys.executable, "-m", "indexer", "update", "--index", str(index), str(data),
@@ -590,6 +607,7 @@ def bench_size(size: int, queries: list[str], warmup: list[str], duration: float
                     f"{lv['throughput_rps']:.1f} req/s, non-200 {lv['non_200']}, errors {lv['errors']}")
             result["latency"] = levels
             memory["after_load"] = proc_status_bytes(server.pid).get("VmRSS")
+            result["cluster"]["rss_after_load"] = cluster_rss()
             log(f"[{size}] POST /api/search/bulk")
             result["bulk_http"] = bulk_http(port, queries)
             status = proc_status_bytes(server.pid)
@@ -703,6 +721,8 @@ SECTIONS: dict[str, list[Row]] = {
         ("server peak RSS, VmHWM (MB)", lambda r: in_mb(r, "server_memory.peak")),
         ("build peak RSS, process tree (MB)", lambda r: in_mb(r, "build.peak_rss")),
         ("CLI bulk peak RSS (MB)", lambda r: in_mb(r, "bulk_cli.peak_rss")),
+        ("Typesense cluster RSS after build, 3 nodes (MB)", lambda r: in_mb(r, "cluster.rss_after_build")),
+        ("Typesense cluster RSS after the latency load, 3 nodes (MB)", lambda r: in_mb(r, "cluster.rss_after_load")),
     ],
 }
 
@@ -785,6 +805,8 @@ def main() -> int:
     parser.add_argument("--duration-per-level", type=float, default=None, metavar="S",
                         help="run each concurrency level for S seconds, cycling the queries, instead of once through")
     parser.add_argument("--tmpdir", default=None, help="where the temporary corpora and indexes go")
+    parser.add_argument("--backend", choices=("whoosh", "typesense"), default="whoosh",
+                        help="index into the embedded Whoosh index (default) or a local 3-node Typesense cluster")
     args = parser.parse_args()
     if args.queries < 1 or any(n < 1 for n in args.sizes):
         parser.error("--queries and --sizes must be positive")
@@ -809,6 +831,79 @@ def main() -> int:
                                  "bulk_batch": BULK_BATCH, "pyvi_workers": 2, "rss_poll_seconds": POLL_SECONDS},
                     "sizes": []}
     failed = False
+    report["settings"]["backend"] = args.backend
+    if args.backend == "typesense":
+        start_cluster(args.tmpdir)
+    try:
+        failed = run_sizes(report, sizes, queries, warmup, args)
+    finally:
+        if CLUSTER is not None:
+            CLUSTER.stop()
+            shutil.rmtree(CLUSTER.root, ignore_errors=True)
+    stem = "speed" if args.backend == "whoosh" else f"speed-{args.backend}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps(rounded(report), ensure_ascii=False, indent=1) + "\n",
+                                           encoding="utf-8")
+    text = markdown(report)
+    if args.backend != "whoosh":
+        text += "\n" + comparison(report, args.out / "speed.json")
+    (args.out / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
+    log(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.md')}")
+    print(text)
+    return 1 if failed else 0
+
+
+def start_cluster(tmp_root: str | None) -> None:
+    """Start a 3-node Typesense cluster on free loopback ports; the commands under test are pointed at it."""
+    global CLUSTER
+    from ops.typesense_cluster import Cluster
+
+    root = Path(tempfile.mkdtemp(prefix="tracuu-bench-cluster-", dir=tmp_root))
+    CLUSTER = Cluster(root, size=3, api_key="bench-key", base_port=0)
+    log(f"starting a 3-node Typesense cluster in {root}")
+    CLUSTER.start(timeout=180)
+    BACKEND_ENV.update(CLUSTER.env())
+
+
+COMPARED: list[tuple[str, str, Callable[[dict], float | int | None]]] = [
+    ("build wall time (s)", "lower", lambda r: dig(r, "build.seconds")),
+    ("index on disk (MB)", "lower", lambda r: in_mb(r, "build.index_bytes")),
+    ("1 client p50 (ms)", "lower", lambda r: dig(r, "latency.1.p50_ms")),
+    ("1 client p95 (ms)", "lower", lambda r: dig(r, "latency.1.p95_ms")),
+    (f"{CLIENTS} clients p50 (ms)", "lower", lambda r: dig(r, f"latency.{CLIENTS}.p50_ms")),
+    (f"{CLIENTS} clients p95 (ms)", "lower", lambda r: dig(r, f"latency.{CLIENTS}.p95_ms")),
+    (f"{CLIENTS} clients non-200 + errors", "lower", lambda r: _failures(r, str(CLIENTS))),
+    ("bulk HTTP (queries/s)", "higher", lambda r: dig(r, "bulk_http.queries_per_s")),
+    ("app server RSS after load (MB)", "lower", lambda r: in_mb(r, "server_memory.after_load")),
+    ("search cluster RSS after load (MB)", "lower", lambda r: in_mb(r, "cluster.rss_after_load")),
+]
+
+
+def comparison(report: dict, whoosh_json: Path) -> str:
+    """A table of this backend beside the Whoosh run recorded in whoosh_json, size by size."""
+    try:
+        whoosh = {r["size"]: r for r in json.loads(whoosh_json.read_text(encoding="utf-8"))["sizes"]
+                  if "error" not in r}
+    except (OSError, ValueError, KeyError):
+        return f"(no Whoosh run in {whoosh_json.name} to compare with)\n"
+    runs = [r for r in report["sizes"] if "error" not in r and r["size"] in whoosh]
+    if not runs:
+        return f"(the Whoosh run in {whoosh_json.name} has none of these sizes)\n"
+    backend = report["settings"]["backend"]
+    lines = [f"## {backend} beside Whoosh ({whoosh_json.name}, a separate run of this script)", "",
+             "| figure | " + " | ".join(f"{name} {r['documents']:,}" for r in runs for name in ("Whoosh", backend))
+             + " |", "|---|" + "---:|" * (2 * len(runs))]
+    for label, _better, get in COMPARED:
+        cells = []
+        for r in runs:
+            cells += [fmt(get(whoosh[r["size"]])), fmt(get(r))]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_sizes(report: dict, sizes: list[int], queries: list[str], warmup: list[str], args) -> bool:
+    """Benchmark each size in turn into report; True when one failed."""
+    failed = False
     for size in sizes:
         started = time.perf_counter()
         try:
@@ -821,15 +916,7 @@ def main() -> int:
         if result.get("documents", size) < size:
             log(f"[{size}] only {result['documents']} articles exist; larger sizes would repeat this one")
             break
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps(rounded(report), ensure_ascii=False, indent=1) + "\n",
-                                         encoding="utf-8")
-    text = markdown(report)
-    (args.out / "speed.md").write_text(text + "\n", encoding="utf-8")
-    log(f"wrote {args.out / 'speed.json'} and {args.out / 'speed.md'}")
-    print(text)
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

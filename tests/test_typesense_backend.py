@@ -204,3 +204,17 @@ def test_losing_a_node_keeps_search_and_writes_and_it_catches_up(cluster, built,
                                     stdin="trung tâm phục vụ hành chính công Quảng Ninh\n")).returncode == 0
                   and "ts-node-down-1" in r.stdout, what="the restarted node to catch up")
     assert found
+
+
+def test_the_time_bound_holds_on_typesense(built, client):
+    from app.main import create_app
+    from app.settings import Settings
+
+    index, env = built
+    settings = Settings(index_dir=index, backend="typesense", typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
+                        typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"], search_timeout_ms=1)
+    slow = TestClient(create_app(settings))
+    slow.get("/healthz")  # loads the vocabulary before the clock matters
+    res = slow.get("/api/search", params={"q": " ".join(["cải cách hành chính"] * 20)})
+    assert res.status_code == 503 and "Retry-After" in res.headers
+    assert client.get("/api/search", params={"q": "hội nghị"}).status_code == 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -51,11 +52,17 @@ def require_token(settings: Annotated[Settings, Depends(get_app_settings)],
     return settings
 
 
+def _indexer_env(settings: Settings) -> dict[str, str]:
+    """The environment of the indexer: the service's backend, whatever the service's own environment says."""
+    return {**os.environ, "TRACUU_BACKEND": settings.backend, "TRACUU_TYPESENSE_NODES": settings.typesense_nodes,
+            "TRACUU_TYPESENSE_API_KEY": settings.typesense_api_key}
+
+
 def _run_indexer(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     """Run one indexer command against the service's index; 503 when it cannot finish."""
     cmd = [sys.executable, "-m", "indexer", args[0], "--index", str(settings.index_dir), "--wait", *args[1:]]
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S, env=_indexer_env(settings))
     except subprocess.TimeoutExpired:
         raise HTTPException(503, "the index is busy; the write was not applied, try again"
                                  " / chỉ mục đang bận, chưa ghi được; hãy thử lại") from None
