@@ -153,7 +153,8 @@ class TypesenseSearchService(SearchService):
             searches = self._searches(parsed, plan, ctx, depth, filter_by, sort, facets)
             responses = self._multi_search(searches)
         fused = _fuse(searches, responses, ctx.documents)
-        total = max((r.get("found", 0) for r in responses), default=0)
+        total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in KIND_WEIGHTS),
+                    default=0)
         page = fused[offset:offset + limit]
         check_deadline(deadline)
         docs = self._fetch(ctx.collection, [key for key, _ in page], STORED if snippets else LISTED)
@@ -189,8 +190,12 @@ class TypesenseSearchService(SearchService):
                     search = self._search(ctx, kind, token, depth, filter_by, sort, False)
                     search["weight"] = tokens[kind][token]
                     searches.append(search)
-            if facets and searches:
-                searches[0].update(facet_by="source,category,year,month", max_facet_values=50)
+            if facets and tokens["s"]:
+                # Counts over the articles holding the query's syllables (all of them, or as many as Typesense
+                # can find together), from one more search that ranks nothing.
+                counter = self._search(ctx, "s", " ".join(tokens["s"]), 1, filter_by, sort, True)
+                counter["kind"] = "facets"
+                searches.append(counter)
             return searches
         for kind in kinds:
             # Typesense drops query tokens it cannot match all together; measured, the query's own
@@ -286,6 +291,8 @@ def _fuse(searches: list[dict], responses: list[dict], documents: int) -> list[t
     its token's rarity (Typesense reports how many articles hold it)."""
     scores: dict[str, float] = {}
     for search, response in zip(searches, responses):
+        if search["kind"] not in KIND_WEIGHTS:
+            continue
         weight = KIND_WEIGHTS[search["kind"]]
         if "weight" in search:
             weight *= search["weight"] * math.log(1 + documents / (1 + response.get("found", 0)))

@@ -218,3 +218,12 @@ def test_the_time_bound_holds_on_typesense(built, client):
     res = slow.get("/api/search", params={"q": " ".join(["cải cách hành chính"] * 20)})
     assert res.status_code == 503 and "Retry-After" in res.headers
     assert client.get("/api/search", params={"q": "hội nghị"}).status_code == 200
+
+
+def test_facet_counts_come_from_the_cluster(client):
+    result = client.app.state.service.search("hội nghị tỉnh", facets=True)
+    years = dict(result.facets["year"])
+    assert years and all(count > 0 for count in years.values())
+    assert "2024" in years  # the seed pages of 2024 hold both syllables
+    page = client.get("/", params={"q": "hội nghị tỉnh", "year": "2024"})
+    assert page.status_code == 200 and "2024" in page.text
