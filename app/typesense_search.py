@@ -38,7 +38,7 @@ from indexer.typesense_docs import (
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
 # place (Typesense's text match knows no term frequency). Weights and depth tuned on alqac (bench/relevance.md).
 RRF_K = 300
-KIND_WEIGHTS = {"w": 1.0, "s": 1.0, "b": 2.0}
+KIND_WEIGHTS = {"w": 1.0, "s": 0.3, "b": 2.0}
 PER_KIND = 24  # query tokens searched one by one, per kind
 MAX_PER_PAGE = 250  # Typesense's own limit
 MULTI_SEARCH_LIMIT = 50  # searches per multi-search request (Typesense's default cap)
