@@ -21,9 +21,10 @@ class Expansion:
 
 def _find(seq: list[str], part: tuple[str, ...]) -> int:
     """Index of part inside seq, or -1."""
-    n = len(part)
+    n, first = len(part), part[0]
+    # Slice only where the first syllable matches: every query is scanned for every entry of the table.
     for i in range(len(seq) - n + 1):
-        if tuple(seq[i:i + n]) == part:
+        if seq[i] == first and tuple(seq[i:i + n]) == part:
             return i
     return -1
 
@@ -43,8 +44,11 @@ class Expander:
     def expand(self, text: str, folded: list[str]) -> list[Expansion]:
         """Expansions for a query: acronyms it uses, and full names it spells out."""
         upper_tokens = {tok.strip(".,;:()").lower() for tok in text.split() if tok.isupper()}
+        present = set(folded)
         found: list[Expansion] = []
         for acronym, key, curated, named in self.entries:
+            if key[0] not in present and all(syllables[0] not in present for _, syllables in named):
+                continue  # neither the acronym nor any of its names can be in this query
             at = _find(folded, key)
             # A mined acronym expands only when typed in capitals: "AN" is an acronym, "an" a word.
             if at >= 0 and (curated or acronym in upper_tokens):

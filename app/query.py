@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from whoosh import query as wq
 
 from app.engine import Clause, Ranking, check_deadline
 from app.expansion import Expansion
 from app.weights import DEFAULT, Weights
-from indexer.analysis import analyse, clean_text, has_marks
+from indexer.analysis import analyse as _analyse
+from indexer.analysis import clean_text, has_marks
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 
 TEXT_FIELDS = ("title", "abstract", "body")
 
 _PART_RE = re.compile(r'"([^"]*)"|(\S+)')
+
+# One text is analysed several times per query (a phrase is required and ranked; a relaxed phrase is built
+# again; acronym names recur across queries) and pyvi's CRF is the costliest step: keep recent analyses.
+# Analysed is immutable and lru_cache is thread-safe; bounded, as a 500-character query's analysis is ~50 kB.
+analyse = lru_cache(maxsize=256)(_analyse)
 
 
 @dataclass
