@@ -227,3 +227,22 @@ def test_facet_counts_come_from_the_cluster(client):
     assert "2024" in years  # the seed pages of 2024 hold both syllables
     page = client.get("/", params={"q": "hội nghị tỉnh", "year": "2024"})
     assert page.status_code == 200 and "2024" in page.text
+
+
+def test_http_writes_go_to_the_cluster(built):
+    from app.main import create_app
+    from app.settings import Settings
+
+    index, env = built
+    settings = Settings(index_dir=index, backend="typesense", typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
+                        typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"], write_token="s3cret")
+    writer = TestClient(create_app(settings))
+    auth = {"Authorization": "Bearer s3cret"}
+    article = {"title": "Tín dụng xanh cho hợp tác xã", "body": "Ngân hàng mở gói tín dụng xanh cho nông nghiệp."}
+    assert writer.put("/api/documents/ts-put-1", json=article).status_code == 401
+    assert writer.put("/api/documents/ts-put-1", json=article, headers=auth).status_code == 200
+    assert writer.get("/api/documents/ts-put-1").json()["title"] == article["title"]
+    until(lambda: "ts-put-1" in _ids(writer, "tín dụng xanh hợp tác xã"), what="the PUT article searchable")
+    assert writer.delete("/api/documents/ts-put-1", headers=auth).status_code == 200
+    assert writer.get("/api/documents/ts-put-1").status_code == 404
+    assert writer.delete("/api/documents/ts-put-1", headers=auth).status_code == 404
