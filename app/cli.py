@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             q = " ".join(args.query).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             return _search(service, q, args.limit, args.json, max_chars)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
-        return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
+        with service.batch():  # one look for a new index version a second, not one a line
+            return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
     except (IndexMissing, IndexProblem, QueryError, TypesenseProblem) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,8 +6,10 @@ replaces it only when the index changed (a new generation, or a commit by `index
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as dtime
@@ -25,6 +27,9 @@ from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX
 from indexer.store import IndexMissing, IndexProblem, current_generation, open_index
 
 SORTS = ("relevance", "newest", "oldest")
+# Inside batch() (a bulk run) a thread looks for a new index version at most this often, not per query: the
+# look is a file read and a directory listing, a few percent of a quick query.
+BATCH_RECHECK_S = 1.0
 
 
 class QueryError(ValueError):
@@ -96,11 +101,34 @@ class SearchService:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._version: tuple[str, int] | None = None
+        self._batch = threading.local()  # per thread: batch() depth, its engine and when it was checked
 
     # --- opening and reopening ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within it, this thread's engine() looks for a new index version at most every BATCH_RECHECK_S."""
+        local = self._batch
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+            if not local.depth:
+                local.engine = None
+
     def engine(self) -> Engine:
         """The engine over the live index, replaced only when a build or update committed."""
+        local = self._batch
+        if getattr(local, "depth", 0):
+            now = time.monotonic()
+            if getattr(local, "engine", None) is None or now - local.checked >= BATCH_RECHECK_S:
+                local.engine, local.checked = self._live_engine(), now
+            return local.engine
+        return self._live_engine()
+
+    def _live_engine(self) -> Engine:
+        """The engine over the index version live now (a look at the folder each time)."""
         gen = current_generation(self.index_dir)
         if gen is None:
             raise IndexMissing(f"no index in {self.index_dir}")
@@ -177,8 +205,11 @@ class SearchService:
         total, ranked = engine.top(scores, offset + limit, sort)
         page = ranked[offset:offset + limit]
         check_deadline(deadline)
-        with engine.lock:
-            stored_page = [(engine.searcher.stored_fields(docnum), score) for docnum, score in page]
+        if snippets:
+            with engine.lock:
+                stored_page = [(engine.searcher.stored_fields(docnum), score) for docnum, score in page]
+        else:  # no body needed: the few fields a listing shows, cached
+            stored_page = [(engine.listing(docnum), score) for docnum, score in page]
         hits = [_hit(stored, score, plan.highlight_terms if snippets else None) for stored, score in stored_page]
         result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions,
                               relaxed=relaxed)
@@ -239,16 +270,17 @@ class SearchService:
         Each query has the time bound of one search (timeout_s), not the batch as a whole.
         """
         out = []
-        for item in queries:
-            filters = item.get("filters") or Filters()
-            try:
-                res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
-                                  snippets=False)
-            except SearchTimeout as err:
-                err.query_id = item["id"]
-                raise
-            out.append({"id": item["id"], "total": res.total,
-                        "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
+        with self.batch():
+            for item in queries:
+                filters = item.get("filters") or Filters()
+                try:
+                    res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
+                                      snippets=False)
+                except SearchTimeout as err:
+                    err.query_id = item["id"]
+                    raise
+                out.append({"id": item["id"], "total": res.total,
+                            "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
         return out
 
     def article_view(self, doc_id: str, q: str = "") -> dict | None:
@@ -292,7 +324,7 @@ class SearchService:
         return stored
 
 
-def _hit(stored: dict, score: float, wanted: set[str] | None) -> Hit:
+def _hit(stored: Mapping, score: float, wanted: set[str] | None) -> Hit:
     """A Hit from stored fields, with snippet and marked title unless wanted is None."""
     hit = Hit(id=stored["id"], title=stored.get("title", ""), score=round(score, 4),
               url=stored.get("url"), source=stored.get("source"), category=stored.get("category"),
