@@ -14,7 +14,7 @@ BIGRAM_SUFFIX = "_b"
 
 
 def make_schema() -> Schema:
-    """Build the schema; character offsets are stored so snippets never re-analyse a hit."""
+    """Build the schema: words, syllables with positions (for phrases) and bigrams per text field."""
     words = word_analyzer()
     sylls = syllable_analyzer()
     pairs = bigram_analyzer()
@@ -31,6 +31,6 @@ def make_schema() -> Schema:
     }
     for name in TEXT_FIELDS:
         fields[name] = TEXT(analyzer=words, stored=True, phrase=False)  # phrases and offsets come from _s
-        fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True, chars=True)
+        fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True)
         fields[name + BIGRAM_SUFFIX] = TEXT(analyzer=pairs, stored=False, phrase=False)
     return Schema(**fields)
