@@ -372,24 +372,23 @@ class Engine:
         df = max((self.term_stats(f, t)[0] for f, t, _ in clause.postings), default=0)
         return df > STOPWORD_SHARE * n
 
-    def _clause_postings(self, clause: Clause, b: dict[str, float],
+    def _clause_postings(self, clause: Clause, b: _FieldB,
                          deadline: float | None) -> list[tuple[np.ndarray, np.ndarray, float]] | None:
         """(docnums, normalised tf, field weight) of each posting of a clause; None for a too common one.
 
         What normalised() and too_common() do, with one cache lock per clause instead of six: a bulk of
         1,000 queries looks up some 130,000 postings, nearly all of them cached.
         """
-        keys = [(f, t, b.get(f.split("_")[0], 0.75)) for f, t, _ in clause.postings]
+        keys = [(f, t, b[f]) for f, t, _ in clause.postings]
         terms = [(f, t) for f, t, _ in clause.postings] if self.doc_count_all >= STOPWORD_MIN_DOCS else []
         with self._cache_lock:
             cached = [self._cache.get(key) for key in keys]
+            # Statistics are not moved to the LRU end here: a term whose postings are cached needs them
+            # again only once its postings are evicted, and a stale position costs one re-read then.
             stats = [self._terms.get(term) for term in terms]
             for key, hit in zip(keys, cached, strict=True):
                 if hit is not None:
                     self._cache.move_to_end(key)
-            for term, stat in zip(terms, stats, strict=True):
-                if stat is not None:
-                    self._terms.move_to_end(term)
         if terms:  # too_common(), from the statistics just looked up
             df = max(stat[0] if stat is not None else self.term_stats(*term)[0]
                      for term, stat in zip(terms, stats, strict=True))
@@ -406,11 +405,12 @@ class Engine:
         """
         n = self._live_count
         scores = np.zeros(self.doc_count_all, dtype=np.float32)
+        b = _FieldB(ranking.b)
         for clause in ranking.clauses:
             check_deadline(deadline)
             if clause.weight == 0.0:
                 continue  # adds exactly 0 to every score (restored lone syllables by default): nothing to read
-            postings = self._clause_postings(clause, ranking.b, deadline)
+            postings = self._clause_postings(clause, b, deadline)
             if postings is None:
                 continue
             parts_ids, parts_tf = [], []
@@ -430,7 +430,7 @@ class Engine:
                     uniq = np.flatnonzero(dense)
                     combined = dense[uniq]
                 else:
-                    uniq, inverse = np.unique(ids, return_inverse=True)
+                    uniq, inverse = _unique_with_inverse(ids)
                     combined = np.bincount(inverse, weights=pseudo)
             df = len(uniq)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
@@ -465,6 +465,31 @@ class Engine:
             order_idx = np.lexsort((-scores[matched], primary))[:k]
         chosen = matched[order_idx][:k]
         return total, [(int(d), float(scores[d])) for d in chosen]
+
+
+class _FieldB(dict):
+    """Length normalisation b of each index field ("body_s" -> b of "body", 0.75 if unset), worked out once."""
+
+    def __init__(self, by_text_field: dict[str, float]):
+        super().__init__()
+        self._by_text_field = by_text_field
+
+    def __missing__(self, fieldname: str) -> float:
+        value = self[fieldname] = self._by_text_field.get(fieldname.split("_")[0], 0.75)
+        return value
+
+
+def _unique_with_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(ids, return_inverse=True), sorting with timsort: ids are a few sorted posting lists one
+    after the other, runs that a stable sort merges in linear time (2-3x faster for a clause's fields)."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(ids), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
 
 
 def _block_arrays(m: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray]:
