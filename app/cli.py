@@ -10,8 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.deps import make_service
-from app.search import Filters, QueryError, SearchService, SearchTimeout
+from app.search import Filters, QueryError, SearchService, SearchTimeout, make_service
 from app.settings import get_settings
 from indexer.store import IndexMissing, IndexProblem
 from indexer.typesense_docs import TypesenseProblem

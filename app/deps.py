@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Request
 
 from app.search import SearchService
@@ -18,12 +16,3 @@ def get_service(request: Request) -> SearchService:
 def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
-
-
-def make_service(index_dir: Path, settings: Settings) -> SearchService:
-    """The search service of the configured backend: the embedded Whoosh index or a Typesense cluster."""
-    if settings.backend == "typesense":
-        from app.typesense_search import TypesenseSearchService
-
-        return TypesenseSearchService(index_dir, settings)
-    return SearchService(index_dir)

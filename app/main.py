@@ -13,10 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import make_service
 from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, feed, pages, writes
+from app.search import make_service
 from app.settings import Settings, get_settings
 from indexer.store import IndexMissing, IndexProblem
 
