@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -339,12 +340,32 @@ class VietnameseTokenizer(Tokenizer):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, VietnameseTokenizer) and other.kind == self.kind
 
+    def tokens(self, value: str) -> tuple[tuple[str, int, int, int], ...]:
+        """This field kind's tokens of a string: (text, start, end, position)."""
+        analysed = analyse_cached(value)
+        return {"words": analysed.word_tokens, "syllables": analysed.syllable_tokens,
+                "bigrams": analysed.bigram_tokens}[self.kind]()
+
+    def term_counts(self, value: str) -> Counter[str]:
+        """How often each term occurs in value: what a Frequency posting holds, without Token objects."""
+        analysed = analyse_cached(value)
+        if self.kind == "bigrams":
+            return Counter(analysed.bigrams)
+        if self.kind == "words":
+            return Counter([w for w, _, _ in analysed.words])
+        return Counter([text for text, _, _, _ in analysed.syllable_tokens()])
+
+    def term_positions(self, value: str) -> dict[str, list[int]]:
+        """The positions of each term in value: what a Positions posting holds, without Token objects."""
+        out: dict[str, list[int]] = {}
+        for text, _, _, pos in self.tokens(value):
+            out.setdefault(text, []).append(pos)
+        return out
+
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, tokenize=True, mode="", **kwargs):
         """Yield this field kind's tokens of a string, with positions and character offsets."""
-        analysed = analyse_cached(value)
-        tokens = {"words": analysed.word_tokens, "syllables": analysed.syllable_tokens,
-                  "bigrams": analysed.bigram_tokens}[self.kind]()
+        tokens = self.tokens(value)
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         for text, start, end, pos in tokens:
             t.text = text

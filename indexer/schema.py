@@ -30,7 +30,7 @@ def make_schema() -> Schema:
         "content_hash": ID(stored=True, sortable=True),
     }
     for name in TEXT_FIELDS:
-        fields[name] = TEXT(analyzer=words, stored=True, phrase=False)  # phrases and offsets come from _s
+        fields[name] = TEXT(analyzer=words, stored=True, phrase=False)  # phrases come from _s
         fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True)
         fields[name + BIGRAM_SUFFIX] = TEXT(analyzer=pairs, stored=False, phrase=False)
     return Schema(**fields)

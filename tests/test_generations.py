@@ -128,7 +128,9 @@ def test_killed_update_keeps_acknowledged_documents(tmp_path):
     first = write_articles(tmp_path / "a.jsonl", 50, "hành chính")
     assert run_cli("indexer", "build", "--index", str(index), str(first)).returncode == 0
     more = tmp_path / "b.jsonl"
-    more.write_text("".join(json.dumps({"id": f"b{i}", "title": f"Tin {i}", "body": "Thuế đất nông nghiệp. " * 200},
+    # Bodies differ, so each is segmented: the update must still be running when it is killed.
+    body = "Thuế đất nông nghiệp. " * 200
+    more.write_text("".join(json.dumps({"id": f"b{i}", "title": f"Tin {i}", "body": f"Bài {i}. {body}"},
                                        ensure_ascii=False) + "\n" for i in range(800)), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "indexer", "update", "--index", str(index), str(more)],
