@@ -1,13 +1,15 @@
-"""Text analysis: cleaning, tone placement, folding, segmentation with offsets."""
+"""Text analysis: cleaning, tone placement, folding, segmentation with offsets; acronym definitions."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from indexer.acronyms import mine
 from indexer.analysis import analyse, canonical_syllable, canonical_tones, clean_text, fold, has_marks, segment
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +98,40 @@ def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     code = "from indexer.analysis import segment; segment('hành chính công'); import os; os._exit(0)"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(_ROOT))
     assert list(tmp_path.iterdir()) == []
+
+
+_FORWARD_DEFINITION = re.compile(r"((?:[\w-]+\s+){1,10})\(\s*([A-ZĐ][A-ZĐ0-9&-]{1,9})\s*\)")
+
+
+def _mine_forward(text: str) -> list[tuple[str, str]]:
+    """The acronym miner as first written: one forward pattern (slow, but plainly what is meant)."""
+    found = []
+    for m in _FORWARD_DEFINITION.finditer(text):
+        words, acronym = m.group(1).split(), m.group(2)
+        letters = "".join(ch for ch in fold(acronym) if ch.isalpha())
+        if len(letters) < 2 or len(words) < len(letters):
+            continue
+        candidate = words[-len(letters):]
+        if "".join(fold(w)[0] for w in candidate) == letters:
+            found.append((acronym.lower(), " ".join(candidate).lower()))
+    return found
+
+
+_ACRONYM_TEXT = st.lists(st.sampled_from(["cải", "cách", "hành", "chính", "Ủy", "ban", "nhân", "dân", "a", "b-c", "x1",
+                                          " ", "  ", "\n", ",", ".", "(", ")", "( ", " )", "CCHC", "UBND", "AB", "A",
+                                          "ĐBQH", "KT-XH", "Q1", "(CCHC)", "(UBND)", "(AB)"]), max_size=60).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ACRONYM_TEXT)
+def test_acronym_miner_finds_what_the_forward_pattern_finds(text):
+    assert mine(text) == _mine_forward(text)
+
+
+def test_acronym_miner_examples():
+    assert mine("Công tác cải cách hành chính (CCHC) và Ủy ban nhân dân ( UBND ) tỉnh") == \
+        [("cchc", "cải cách hành chính"), ("ubnd", "ủy ban nhân dân")]
+    assert mine("x a b c d e f g h i j (ABCDEFGHIJ)") == [("abcdefghij", "a b c d e f g h i j")]  # ten words at most
+    assert mine("a b c d e f g h i j k (ABCDEFGHIJK)") == []  # eleven letters: no acronym pattern
+    assert mine("Ban chấp hành (BCH) (BCH) ban chấp hành (BCH)") == [("bch", "ban chấp hành")] * 2
+    assert mine("kinh tế - xã hội(KT-XH)") == []  # no space before the parenthesis
