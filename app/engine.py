@@ -21,6 +21,7 @@ from itertools import islice
 from types import MappingProxyType
 
 import numpy as np
+from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3TermInfo, _lenfield
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.reading import ReaderClosed
@@ -290,12 +291,7 @@ class Engine:
                     ids_parts.append(np.asarray(ids, dtype=np.int64) + offset)
                     tf_parts.append(np.asarray(weights, dtype=np.float32))
                     continue
-                source = reader._terms._postfile
-                if length <= POSTINGS_READ_AT_ONCE:
-                    source, start = BufferFile(source.get(start, length)), 0
-                # The matcher Whoosh's postings() builds, from the entry already read; deletions are masked by
-                # _live instead of a filtering wrapper.
-                m = W3LeafMatcher(source, start, length, reader.schema[fieldname].format, term=(fieldname, term))
+                m = _leaf_matcher(reader, fieldname, term, start, length)
                 # Read whole blocks, decoded as arrays.
                 while m.is_active():
                     # Between blocks: a term in most of a large index has thousands of them.
@@ -312,6 +308,100 @@ class Engine:
         else:
             ids, tfs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         return ids, tfs
+
+    def phrase_docs(self, fieldname: str, words: list[str], deadline: float | None = None) -> np.ndarray:
+        """Live documents whose field holds the words at consecutive positions, as global docnums.
+
+        What Whoosh's Phrase (slop 1) matches, found with whole posting blocks: the rarest word gives the
+        candidates, the other words' blocks are decoded only where a candidate can be, and positions only
+        for the documents left. Whoosh walks the intersection one id at a time in Python (a quoted phrase of
+        two common syllables took 50 ms on 10,000 articles).
+        """
+        fmt = self.searcher.schema[fieldname].format
+        per_word = [dict((e[0], e) for e in self.term_stats(fieldname, w)[1]) for w in words]
+        found = []
+        for leaf, (reader, offset) in enumerate(self._leaves):
+            entries = [entries.get(leaf) for entries in per_word]
+            if all(e is not None for e in entries):  # Whoosh too gives up on a segment missing a word
+                local = self._leaf_phrase(reader, fieldname, fmt, words, entries, deadline)
+                found.append(local + offset)
+        docs = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+        return docs[self._live[docs]]
+
+    def _leaf_phrase(self, reader, fieldname: str, fmt, words: list[str], entries: list[tuple],
+                     deadline: float | None) -> np.ndarray:
+        """phrase_docs() in one segment, with local docnums; entries are the words' term_stats() there."""
+        values: list[dict[int, bytes]] = [{} for _ in words]
+        candidates = None
+        # Rarest first (shortest posting list): it bounds the blocks the others need to decode.
+        for i in sorted(range(len(words)), key=lambda k: entries[k][2]):
+            _, start, length, inlined = entries[i]
+            ids_parts, kept_values = [], []
+            if inlined is not None:
+                ids, _, vals = inlined.inlined_postings()
+                blocks = [(np.asarray(ids, dtype=np.int64), list(vals))]
+            else:
+                blocks = self._blocks_near(reader, fieldname, words[i], start, length, candidates, deadline)
+            for ids, vals in blocks:
+                if candidates is not None:
+                    keep = np.flatnonzero(np.isin(ids, candidates, assume_unique=True))
+                    ids, vals = ids[keep], [vals[k] for k in keep]
+                ids_parts.append(ids)
+                kept_values.extend(vals)
+            candidates = np.concatenate(ids_parts) if ids_parts else np.empty(0, dtype=np.int64)
+            values[i] = dict(zip(candidates.tolist(), kept_values, strict=True))
+            if not len(candidates):
+                return candidates
+        check_deadline(deadline)
+        matched = []
+        for doc in candidates.tolist():
+            first = fmt.decode_positions(values[0][doc])
+            rest = [set(fmt.decode_positions(values[k][doc])) for k in range(1, len(words))]
+            # Whoosh's SpanNear2 (ordered, slop 1, mindist 1): each next word exactly one position on.
+            if any(all(p + k in later for k, later in enumerate(rest, 1)) for p in first):
+                matched.append(doc)
+        return np.asarray(matched, dtype=np.int64)
+
+    def _blocks_near(self, reader, fieldname: str, term: str, start: int, length: int,
+                     candidates: np.ndarray | None, deadline: float | None):
+        """(local docnums, values) of the posting blocks of a term that may hold one of the candidates
+        (every block when candidates is None); the others are skipped on their header alone."""
+        out = []
+        with self.lock:
+            m = _leaf_matcher(reader, fieldname, term, start, length)
+            last = -1
+            while m.is_active():
+                check_deadline(deadline)
+                if candidates is None or (np.searchsorted(candidates, last, "right")
+                                          < np.searchsorted(candidates, m._maxid, "right")):
+                    m._read_data()
+                    ids, _ = _block_arrays(m)
+                    out.append((ids, m._data[2]))
+                last = m._maxid
+                m._next_block()
+        return out
+
+    def fast_matching(self, query, b: dict[str, float] | None = None,
+                      deadline: float | None = None) -> np.ndarray | None:
+        """docs_matching() of the queries the planner builds for "phrases" and -exclusions (an Or of Terms
+        or Phrases over syllable fields), from cached postings and phrase_docs(); None for any other query.
+
+        b (per text field) picks the cached postings a ranking with that normalisation has read already.
+        """
+        b = b if isinstance(b, _FieldB) else _FieldB(b or {})
+        if not isinstance(query, wq.Or):
+            return None
+        mask = np.zeros(self.doc_count_all, dtype=bool)
+        for sub in query.subqueries:
+            if type(sub) is wq.Term and isinstance(sub.text, str) and sub.fieldname in self.searcher.schema:
+                ids = self.normalised(sub.fieldname, sub.text, b[sub.fieldname], deadline)[0]
+            elif type(sub) is wq.Phrase and sub.slop == 1 and sub.words and sub.fieldname in self.searcher.schema \
+                    and all(isinstance(w, str) for w in sub.words):
+                ids = self.phrase_docs(sub.fieldname, list(sub.words), deadline)
+            else:
+                return None
+            mask[ids] = True
+        return mask
 
     def _remember(self, key, value) -> None:
         """Keep a posting list in the LRU cache, evicting the oldest past the byte budget."""
@@ -435,15 +525,19 @@ class Engine:
             df = len(uniq)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             scores[uniq] += (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
-        if ranking.required:
-            for q in ranking.required:
-                scores[~self.docs_matching(q, deadline)] = 0.0
+        for q in ranking.required:
+            scores[~self._matching(q, b, deadline)] = 0.0
         for q in ranking.excluded:
-            scores[self.docs_matching(q, deadline)] = 0.0
+            scores[self._matching(q, b, deadline)] = 0.0
         if allowed is not None:
             scores[~allowed] = 0.0
         scores[~self._live] = 0.0
         return scores
+
+    def _matching(self, query, b: dict[str, float], deadline: float | None) -> np.ndarray:
+        """Boolean mask of the documents a required or excluded query matches."""
+        mask = self.fast_matching(query, b, deadline)
+        return self.docs_matching(query, deadline) if mask is None else mask
 
     def top(self, scores: np.ndarray, k: int, order: str = "relevance") -> tuple[int, list[tuple[int, float]]]:
         """(total matched, [(docnum, score)] best first) for the first k."""
@@ -465,6 +559,18 @@ class Engine:
             order_idx = np.lexsort((-scores[matched], primary))[:k]
         chosen = matched[order_idx][:k]
         return total, [(int(d), float(scores[d])) for d in chosen]
+
+
+def _leaf_matcher(reader, fieldname: str, term: str, start: int, length: int) -> W3LeafMatcher:
+    """The matcher Whoosh's postings() builds, from the term entry already read (call with the engine's lock).
+
+    A list up to POSTINGS_READ_AT_ONCE is read with one call and decoded from memory. Deletions are left in:
+    the engine masks them with _live instead of Whoosh's filtering wrapper.
+    """
+    source = reader._terms._postfile
+    if length <= POSTINGS_READ_AT_ONCE:
+        source, start = BufferFile(source.get(start, length)), 0
+    return W3LeafMatcher(source, start, length, reader.schema[fieldname].format, term=(fieldname, term))
 
 
 class _FieldB(dict):
