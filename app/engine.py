@@ -12,9 +12,13 @@ runs outside it.
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import struct
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import islice
@@ -22,7 +26,9 @@ from types import MappingProxyType
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3TermInfo, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3LeafMatcher, W3TermInfo, _lenfield
+from whoosh.filedb.filetables import _lengths as _LENGTHS
+from whoosh.filedb.filetables import _pointer as _POINTER
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.reading import ReaderClosed
 from whoosh.util.numeric import byte_to_length
@@ -38,6 +44,8 @@ POSTINGS_READ_AT_ONCE = 1024 * 1024
 # unpickles the whole article, body included, to give its title.
 LISTING_FIELDS = ("id", "title", "url", "source", "category", "published")
 LISTING_CACHE_ENTRIES = 20_000
+# Bytes read past a term's key in the same call: a W3TermInfo entry is 35 bytes unless its postings are inlined.
+_ENTRY_GUESS = 48
 # A term in more than this share of documents is skipped as a lone clause (large indexes only): its
 # IDF is small and its postings the longest (150k articles: p50 240 -> 27 ms, news-known-item unchanged).
 STOPWORD_SHARE = 0.1
@@ -108,6 +116,7 @@ class Engine:
         self._cache_lock = threading.Lock()
         # (field, term) -> (document frequency, ((leaf number, TermInfo), ...)): an LRU bounded in entries.
         self._terms: OrderedDict[tuple[str, str], tuple[int, tuple]] = OrderedDict()
+        self._term_keys: dict[str, list[tuple]] = {}  # field -> [(leaf, reader, terms table, key prefix)]
         self._listings: OrderedDict[int, MappingProxyType] = OrderedDict()  # docnum -> LISTING_FIELDS
         self._published: np.ndarray | None = None
         self._vocabulary = None
@@ -252,25 +261,28 @@ class Engine:
                 self._terms.move_to_end(key)
                 return hit
         found, df = [], 0
+        lookups = self._term_keys.get(fieldname)
+        if lookups is None:  # per segment: its terms table and the field's key prefix there
+            lookups = self._term_keys[fieldname] = [
+                (leaf, reader, reader._terms._tindex, reader._terms._keycoder(fieldname, b""))
+                for leaf, (reader, _) in enumerate(self._leaves) if fieldname in reader.schema]
+        tbytes = self.searcher.schema[fieldname].to_bytes(term) if lookups else b""
         with self.lock:
-            for leaf, (reader, _) in enumerate(self._leaves):
+            for leaf, reader, tindex, prefix in lookups:
                 if reader.is_closed:
                     raise ReaderClosed
-                if fieldname not in reader.schema:
-                    continue
-                terms = reader._terms
-                # W3TermsReader.term_info() without its TermNotFound: a third of the lookups miss, and the
-                # exception (with its formatted message) cost more than the lookup.
-                data = terms._tindex.get(terms._keycoder(fieldname, reader.schema[fieldname].to_bytes(term)))
+                data = _hash_get(tindex, prefix + tbytes)
                 if data is None:
                     continue
-                info = W3TermInfo.from_bytes(data)
-                df += info.doc_frequency()
-                # Where its postings are, not Whoosh's TermInfo object (≈ 700 bytes with its __dict__).
-                start, length = info.extent()
-                if isinstance(length, tuple):
-                    length = length[0]  # whoosh3's from_bytes keeps the length as struct.unpack's 1-tuple
-                found.append((leaf, start, length, info if info.is_inlined() else None))
+                # W3TermInfo's fields as its from_bytes() reads them; only where the postings are is kept, not
+                # the TermInfo object (≈ 700 bytes with its __dict__).
+                flags, _, docs = _TERMINFO_HEAD.unpack_from(data)
+                df += docs
+                if flags:  # postings inlined in the entry
+                    found.append((leaf, None, 0, W3TermInfo.from_bytes(data)))
+                else:
+                    start, length = _EXTENT.unpack_from(data, W3TermInfo._struct.size)
+                    found.append((leaf, start, length, None))
         value = (df, tuple(found))
         with self._cache_lock:
             self._terms[key] = value
@@ -291,13 +303,19 @@ class Engine:
                     ids_parts.append(np.asarray(ids, dtype=np.int64) + offset)
                     tf_parts.append(np.asarray(weights, dtype=np.float32))
                     continue
+                if length <= POSTINGS_READ_AT_ONCE:
+                    # Most lists: one read, and the blocks decoded from memory without a matcher.
+                    for ids, tfs in _list_arrays(_read_postings(reader, start, length), deadline):
+                        ids_parts.append(ids + offset)
+                        tf_parts.append(tfs)
+                    continue
                 m = _leaf_matcher(reader, fieldname, term, start, length)
                 # Read whole blocks, decoded as arrays.
                 while m.is_active():
                     # Between blocks: a term in most of a large index has thousands of them.
                     check_deadline(deadline)
                     m._read_data()
-                    ids, tfs = _block_arrays(m)
+                    ids, tfs = _block_arrays(m._data, m._blocklength, m._byteids)
                     ids_parts.append(ids + offset)
                     tf_parts.append(tfs)
                     m._next_block()
@@ -375,7 +393,7 @@ class Engine:
                 if candidates is None or (np.searchsorted(candidates, last, "right")
                                           < np.searchsorted(candidates, m._maxid, "right")):
                     m._read_data()
-                    ids, _ = _block_arrays(m)
+                    ids, _ = _block_arrays(m._data, m._blocklength, m._byteids)
                     out.append((ids, m._data[2]))
                 last = m._maxid
                 m._next_block()
@@ -598,20 +616,92 @@ def _unique_with_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], inverse
 
 
-def _block_arrays(m: W3LeafMatcher) -> tuple[np.ndarray, np.ndarray]:
-    """(docnums, weights) of the matcher's current block, decoded with NumPy as Whoosh's _read_ids and
-    _read_weights decode them in Python loops (ids are stored as gaps; weights as None = all 1, one float or all)."""
-    ids, weights = m._data[0], m._data[1]
+def _block_arrays(data: tuple, count: int, byteids: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(docnums, weights) of a block's unpickled (ids, weights, values), decoded with NumPy as Whoosh's
+    _read_ids and _read_weights decode them in Python loops (ids are stored as gaps; weights as None = all
+    1, one float for all, or one each)."""
+    ids, weights = data[0], data[1]
     ids = np.asarray(ids, dtype=np.int64)
-    if not m._byteids:
+    if not byteids:
         ids = np.cumsum(ids)
     if weights is None:
-        tfs = np.ones(m._blocklength, dtype=np.float32)
+        tfs = np.ones(count, dtype=np.float32)
     elif isinstance(weights, float):
-        tfs = np.full(m._blocklength, weights, dtype=np.float32)
+        tfs = np.full(count, weights, dtype=np.float32)
     else:
         tfs = np.asarray(weights, dtype=np.float32)
     return ids, tfs
+
+
+def _read_postings(reader, start: int, length: int) -> bytes:
+    """The bytes of a posting list (call with the engine's lock: a file without a descriptor is seeked)."""
+    postfile = reader._terms._postfile
+    if getattr(postfile, "is_real", False):
+        return os.pread(postfile.fileno(), length, start)
+    return postfile.get(start, length)
+
+
+def _list_arrays(buf: bytes, deadline: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(docnums, weights) of each block of a whole posting list in memory, read as W3LeafMatcher reads it.
+
+    Per block: its length (negative for the last), a pickled (count, max id, max weight, compression,
+    min length, max length), then the (compressed) pickled (ids, weights, values).
+    """
+    if buf[:4] != WHOOSH3_HEADER_MAGIC:
+        raise ValueError(f"posting list header {buf[:4]!r}")
+    stream = io.BytesIO(buf)  # shares buf: pickle.load reads the block header and says where it ended
+    out, pos = [], 4
+    while True:
+        # Between blocks: a term in most of a large index has thousands of them.
+        check_deadline(deadline)
+        (size,) = _BLOCK_SIZE.unpack_from(buf, pos)
+        stream.seek(pos + _BLOCK_SIZE.size)
+        count, _, _, compression, _, _ = pickle.load(stream)
+        end = pos + _BLOCK_SIZE.size + abs(size)
+        data = buf[stream.tell():end]
+        out.append(_block_arrays(pickle.loads(zlib.decompress(data) if compression else data), count))
+        if size < 0:
+            return out
+        pos = end
+
+
+_BLOCK_SIZE = struct.Struct("!i")  # a posting block's byte length, as StructFile.read_int reads it
+_TERMINFO_HEAD = struct.Struct("!BfI")  # flags, weight, document frequency: the start of W3TermInfo._struct
+_EXTENT = struct.Struct("!qi")  # postings offset and length, after W3TermInfo._struct when not inlined
+
+
+def _hash_get(tindex, key: bytes) -> bytes | None:
+    """The value of key in a Whoosh hash file, or None: HashReader.get() in two reads instead of four or five.
+
+    Same walk as HashReader.ranges_for_key (slot of the key's hash, linear probing, first equal key wins);
+    the entry's lengths, key and (usually whole) value come in one read.
+    """
+    dbfile = tindex.dbfile
+    if not isinstance(dbfile, _PreadFile):
+        return tindex.get(key)
+    fd = dbfile._fd
+    keyhash = tindex.hashfn(key)
+    tablestart, numslots = tindex.tables[keyhash & 255]
+    if not numslots:
+        return None
+    size, head = _POINTER.size, _LENGTHS.size
+    tableend = tablestart + numslots * size
+    slotpos = tablestart + ((keyhash >> 8) % numslots) * size
+    for _ in range(numslots):
+        slothash, itempos = _POINTER.unpack(os.pread(fd, size, slotpos))
+        if not itempos:
+            return None
+        if slothash == keyhash:
+            entry = os.pread(fd, head + len(key) + _ENTRY_GUESS, itempos)
+            keylen, datalen = _LENGTHS.unpack_from(entry)
+            if keylen == len(key) and entry[head:head + keylen] == key:
+                datapos = itempos + head + keylen
+                data = entry[head + keylen:head + keylen + datalen]
+                return data if len(data) == datalen else os.pread(fd, datalen, datapos)
+        slotpos += size
+        if slotpos == tableend:
+            slotpos = tablestart
+    return None
 
 
 class _PreadFile(StructFile):
