@@ -8,18 +8,21 @@ weights, and the posting values), one NumPy sort per field groups them by term, 
 encoded whole. The files are Whoosh's own (W3 codec): readers, updates, deletions and merges are
 unchanged, and tests/test_fastwriter.py checks that both writers store the same postings.
 
-When the columns pass the memory budget the writer closes the segment and starts another, so a
-large build writes a few segments per process instead of sorting everything through temporary
-files.
+When the columns pass the memory budget they are sorted into a run on disk (a file per field, as
+arrays); the segment is written at the end from all runs, merged term by term a chunk at a time,
+so a process writes one segment whatever the size of the build, in bounded memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import os
 import queue
 import zlib
 from array import array
 from collections import Counter
+from collections.abc import Iterator
 from itertools import repeat
 from pickle import dumps
 
@@ -27,6 +30,7 @@ import numpy as np
 from whoosh import formats, multiproc
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo, _lenfield
 from whoosh.system import pack_int, pack_long, pack_ushort, unpack_uint
+from whoosh.util import random_name
 from whoosh.writing import SegmentWriter
 
 from indexer.analysis import VietnameseTokenizer
@@ -48,6 +52,8 @@ def _compress(data: bytes) -> bytes:
     """zlib-compress one block with a window sized for blocks."""
     c = zlib.compressobj(COMPRESSION, zlib.DEFLATED, _ZLIB_WINDOW_BITS, _ZLIB_MEM_LEVEL)
     return c.compress(data) + c.flush()
+
+
 _TERMINFO = W3TermInfo._struct
 # Postings of a field turned into Python lists at a time when a segment is written (bounds the memory).
 _CHUNK_POSTINGS = 1 << 18
@@ -77,16 +83,138 @@ class _FieldColumns:
         self.tids = array("I")
         self.docs = array("I")
         self.weights = array("f")
-        # freq: frequencies; list: the posting values (bytes); none: nothing
-        self.extra: array | list | None = array("I") if self.kind == "freq" else [] if self.kind == "list" else None
+        self.extra = self.new_extra(self.kind)
+
+    @staticmethod
+    def new_extra(kind: str) -> array | list | None:
+        """Empty storage for what a posting holds besides its weight: frequencies, values (bytes) or nothing."""
+        return array("I") if kind == "freq" else [] if kind == "list" else None
+
+
+class _MemoryRun:
+    """One field's postings grouped by term (terms in byte order, each term's postings in document order)."""
+
+    def __init__(self, cols: _FieldColumns):
+        keys = list(cols.terms)  # by term number
+        cols.terms = {}
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self.sorted_keys = [keys[i] for i in order]
+        del keys
+        self.nkeys = len(order)
+        rank = np.empty(self.nkeys, dtype=np.int64)
+        rank[order] = np.arange(self.nkeys)
+        del order
+        by_term = rank[np.frombuffer(cols.tids, dtype=np.uint32)]
+        cols.tids = array("I")
+        del rank
+        # Stable: within a term the postings stay in document order.
+        perm = np.argsort(by_term, kind="stable")
+        self.bounds = np.zeros(self.nkeys + 1, dtype=np.int64)
+        np.cumsum(np.bincount(by_term, minlength=self.nkeys), out=self.bounds[1:])
+        del by_term
+        self.docs = np.frombuffer(cols.docs, dtype=np.uint32)[perm]
+        self.weights = np.frombuffer(cols.weights, dtype=np.float32)[perm]
+        cols.docs, cols.weights = array("I"), array("f")
+        self.freqs = self.values = None
+        if cols.kind == "freq":
+            self.freqs = np.frombuffer(cols.extra, dtype=np.uint32)[perm]
+        elif cols.kind == "list":
+            self.values = np.array(cols.extra, dtype=object)[perm]
+        cols.extra = _FieldColumns.new_extra(cols.kind)
+
+    def keys(self, a: int, b: int) -> list[bytes]:
+        """The terms a to b (exclusive), in byte order."""
+        return self.sorted_keys[a:b]
+
+    def slice(self, p0: int, p1: int) -> tuple:
+        """(docs, weights, frequencies or None, values or None) of the postings p0 to p1."""
+        return (self.docs[p0:p1], self.weights[p0:p1], None if self.freqs is None else self.freqs[p0:p1],
+                None if self.values is None else self.values[p0:p1].tolist())
+
+    def remove(self) -> None:
+        """Nothing to remove: the run lives in memory."""
+
+
+class _FileRun:
+    """A _MemoryRun spilled to a temporary file, read back a slice at a time."""
+
+    _SECTIONS = ("key_blob", "key_offsets", "bounds", "docs", "weights", "freqs", "value_blob", "value_offsets")
+
+    def __init__(self, run: _MemoryRun, path: str):
+        self.path = path
+        self.nkeys = run.nkeys
+        self.bounds = run.bounds
+        keys = run.sorted_keys
+        arrays = {"key_blob": b"".join(keys), "key_offsets": _offsets(keys), "docs": run.docs,
+                  "weights": run.weights, "freqs": run.freqs}
+        if run.values is not None:
+            values = run.values.tolist()
+            arrays["value_blob"], arrays["value_offsets"] = b"".join(values), _offsets(values)
+        self.sections: dict[str, tuple[int, np.dtype]] = {}
+        with open(path, "wb") as out:
+            for name in self._SECTIONS:
+                data = arrays.get(name)
+                if data is None:
+                    continue
+                self.sections[name] = (out.tell(), np.dtype(np.uint8) if isinstance(data, bytes) else data.dtype)
+                out.write(data if isinstance(data, bytes) else np.ascontiguousarray(data).data)
+        self.key_offsets = arrays["key_offsets"]
+        self._file = None
+
+    def _read(self, name: str, start: int, stop: int):
+        """Items start to stop of a section (bytes for the blobs, an array otherwise)."""
+        if self._file is None:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open while its field is written
+        offset, dtype = self.sections[name]
+        data = os.pread(self._file.fileno(), (stop - start) * dtype.itemsize, offset + start * dtype.itemsize)
+        return data if name.endswith("_blob") else np.frombuffer(data, dtype=dtype)
+
+    def keys(self, a: int, b: int) -> list[bytes]:
+        """The terms a to b (exclusive), in byte order."""
+        offs = (self.key_offsets[a:b + 1] - self.key_offsets[a]).tolist()
+        blob = self._read("key_blob", int(self.key_offsets[a]), int(self.key_offsets[b]))
+        return [blob[x:y] for x, y in zip(offs, offs[1:])]
+
+    def slice(self, p0: int, p1: int) -> tuple:
+        """(docs, weights, frequencies or None, values or None) of the postings p0 to p1."""
+        values = None
+        if "value_offsets" in self.sections:
+            offsets = self._read("value_offsets", p0, p1 + 1)
+            blob = self._read("value_blob", int(offsets[0]), int(offsets[-1]))
+            offs = (offsets - offsets[0]).tolist()
+            values = [blob[x:y] for x, y in zip(offs, offs[1:])]
+        return (self._read("docs", p0, p1), self._read("weights", p0, p1),
+                self._read("freqs", p0, p1) if "freqs" in self.sections else None, values)
+
+    def remove(self) -> None:
+        """Close and delete the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+
+def _offsets(items: list[bytes]) -> np.ndarray:
+    """Where each of items starts in b"".join(items), and where the last ends."""
+    out = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=out[1:])
+    return out
 
 
 class ColumnPool:
-    """Postings of one segment, columnar per field; Whoosh's PostingPool interface where it is used."""
+    """Postings of one segment, columnar per field; Whoosh's PostingPool interface where it is used.
 
-    def __init__(self, schema):
+    Past its budget the pool sorts what it holds into runs on disk (one file per field); the segment is
+    then written from all runs at once, so a process writes one segment however many articles it gets.
+    """
+
+    def __init__(self, schema, tempdir: str | None = None, limit_bytes: int = 128 * 2**20):
         self.schema = schema
+        self.tempdir = tempdir
+        self.limit_bytes = limit_bytes
         self.fields: dict[str, _FieldColumns] = {}
+        self.runs: dict[str, list[_FileRun]] = {}
         self.fieldnames: set[str] = set()  # read by Whoosh's multiprocessing writer
         self.bytes = 0
 
@@ -123,25 +251,46 @@ class ColumnPool:
         elif cols.kind == "list":
             extra = [vbytes or b""]
         self.add_document_field(fieldname, docnum, [tbytes], [weight], extra)
+        if self.bytes > self.limit_bytes:
+            self.save()
 
     def iter_postings(self):
         """Whoosh's interface for reading the pool back; this pool is written by write_segment instead."""
         raise NotImplementedError("ColumnPool is written with write_segment()")
 
     def save(self) -> None:
-        """Nothing to spill: the writer starts a new segment instead."""
+        """Sort the buffered postings of every field into a run on disk and empty the buffer."""
+        if self.tempdir is None:
+            return  # no place for runs: the segment is written from memory
+        for fieldname, cols in self.fields.items():
+            if cols.terms:
+                path = os.path.join(self.tempdir, f"{random_name()}.{fieldname}.run")
+                self.runs.setdefault(fieldname, []).append(_FileRun(_MemoryRun(cols), path))
+        self.bytes = 0
 
     def cleanup(self) -> None:
-        """Drop the buffered postings."""
+        """Drop the buffered postings and delete the runs."""
         self.fields.clear()
+        for runs in self.runs.values():
+            for run in runs:
+                run.remove()
+        self.runs.clear()
         self.bytes = 0
 
     def write_segment(self, fieldwriter, lengths) -> None:
         """Write every field's postings into a segment's terms and postings files, then drop them."""
-        for fieldname in sorted(self.fields):
-            cols = self.fields.pop(fieldname)
-            if cols.terms:
-                _write_field(fieldwriter, fieldname, self.schema[fieldname], cols, _length_bytes(lengths, fieldname))
+        for fieldname in sorted(set(self.fields) | set(self.runs)):
+            runs: list = self.runs.pop(fieldname, [])
+            cols = self.fields.pop(fieldname, None)
+            if cols is not None and cols.terms:
+                runs.append(_MemoryRun(cols))
+            fieldobj = self.schema[fieldname]
+            try:
+                if runs:
+                    _write_field(fieldwriter, fieldname, fieldobj, runs, _length_bytes(lengths, fieldname))
+            finally:
+                for run in runs:
+                    run.remove()
         self.bytes = 0
 
 
@@ -155,65 +304,91 @@ def _length_bytes(lengths, fieldname: str) -> np.ndarray | None:
     return np.fromiter(iter(col), dtype=np.uint8, count=lengths.doc_count_all())
 
 
-def _write_field(fieldwriter, fieldname: str, fieldobj, cols: _FieldColumns, lengths: np.ndarray | None) -> None:
-    """Write one field's posting lists, term by term in byte order, as W3FieldWriter would."""
+def _chunks_of_one(run) -> Iterator[tuple]:
+    """(terms, bounds, docs, weights, freqs, values) of whole terms, about _CHUNK_POSTINGS postings at a time."""
+    term = 0
+    while term < run.nkeys:
+        p0 = int(run.bounds[term])
+        last = int(np.searchsorted(run.bounds, p0 + _CHUNK_POSTINGS, side="right")) - 1
+        last = min(max(last, term + 1), run.nkeys)
+        p1 = int(run.bounds[last])
+        yield (run.keys(term, last), run.bounds[term:last + 1] - p0, *run.slice(p0, p1))
+        term = last
+
+
+def _run_keys(run, r: int, batch: int = 1 << 16) -> Iterator[tuple[bytes, int]]:
+    """(term, r) for every term of a run, in byte order."""
+    for a in range(0, run.nkeys, batch):
+        for key in run.keys(a, min(a + batch, run.nkeys)):
+            yield key, r
+
+
+def _merged_chunks(runs: list) -> Iterator[tuple]:
+    """Like _chunks_of_one over the union of several runs' terms; a term's postings come run after run."""
+    start = [0] * len(runs)  # next term of each run not yet in a chunk
+    members: list[list[int]] = [[] for _ in runs]  # per run: the chunk's term number of each term it has
+    keys: list[bytes] = []
+
+    def chunk() -> tuple:
+        parts, owners = [], []
+        for r, run in enumerate(runs):
+            if not members[r]:
+                continue
+            a, b = start[r], start[r] + len(members[r])
+            parts.append(run.slice(int(run.bounds[a]), int(run.bounds[b])))
+            owners.append(np.repeat(np.array(members[r], dtype=np.int64), np.diff(run.bounds[a:b + 1])))
+            start[r] = b
+            members[r] = []
+        owner = np.concatenate(owners)
+        perm = np.argsort(owner, kind="stable")  # runs are in document order: stable keeps each term's in order
+        bounds = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(keys)), out=bounds[1:])
+        docs = np.concatenate([p[0] for p in parts])[perm]
+        weights = np.concatenate([p[1] for p in parts])[perm]
+        freqs = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])[perm]
+        values = None
+        if parts[0][3] is not None:
+            values = np.array([v for p in parts for v in p[3]], dtype=object)[perm].tolist()
+        return keys, bounds, docs, weights, freqs, values
+
+    for key, r in heapq.merge(*(_run_keys(run, r) for r, run in enumerate(runs))):
+        if not keys or keys[-1] != key:
+            if len(keys) % 1024 == 0 and keys and sum(
+                    int(run.bounds[start[i] + len(members[i])] - run.bounds[start[i]])
+                    for i, run in enumerate(runs)) >= _CHUNK_POSTINGS:
+                yield chunk()
+                keys = []
+            keys.append(key)
+        members[r].append(len(keys) - 1)
+    if keys:
+        yield chunk()
+
+
+def _write_field(fieldwriter, fieldname: str, fieldobj, runs: list, lengths: np.ndarray | None) -> None:
+    """Write one field's posting lists from its sorted runs, term by term in byte order, as W3FieldWriter would."""
     fieldwriter.start_field(fieldname, fieldobj)
+    fmt = fieldobj.format
+    kind, fixed_size = _value_kind(fmt), fmt.fixed_value_size()
+    chunks = _chunks_of_one(runs[0]) if len(runs) == 1 else _merged_chunks(runs)
     prefix = pack_ushort(fieldwriter._fieldid)
     postfile = fieldwriter._postfile
     tindex = fieldwriter._tindex
-
-    keys = list(cols.terms)  # by term number
-    del cols.terms
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[order] = np.arange(len(keys))
-    by_term = rank[np.frombuffer(cols.tids, dtype=np.uint32)]
-    del cols.tids, rank
-    # Stable: within a term the postings stay in document order.
-    perm = np.argsort(by_term, kind="stable")
-    bounds = np.zeros(len(keys) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(by_term, minlength=len(keys)), out=bounds[1:])
-    del by_term
-    docs = np.frombuffer(cols.docs, dtype=np.uint32)[perm]
-    weights = np.frombuffer(cols.weights, dtype=np.float32)[perm]
-    del cols.docs, cols.weights
-    if cols.kind == "freq":
-        extra = np.frombuffer(cols.extra, dtype=np.uint32)[perm].astype(">u4")  # Frequency values: big-endian uint
-    elif cols.kind == "list":
-        extra = np.array(cols.extra, dtype=object)[perm]
-    else:
-        extra = None
-    cols.extra = None
-    del perm
-    lens = lengths[docs] if lengths is not None else np.zeros(len(docs), dtype=np.uint8)
-    # Delta-encoded ids, as W3 blocks hold them (each block's first id is absolute, set per block below).
-    deltas = np.empty(len(docs), dtype=np.int64)
-    if len(docs):
+    pos = postfile.tell()
+    for keys, bounds, docs, weights, freqs, values in chunks:
+        ids_l = docs.tolist()
+        # Delta-encoded ids, as W3 blocks hold them (each block's first id is absolute, set per block below).
+        deltas = np.empty(len(docs), dtype=np.int64)
         deltas[0] = docs[0]
         np.subtract(docs[1:], docs[:-1], out=deltas[1:], dtype=np.int64)
-
-    kind, fixed_size = cols.kind, cols.fixed_size
-    pos = postfile.tell()
-    term = 0
-    nterms = len(keys)
-    while term < nterms:
-        # A chunk of whole terms holding about _CHUNK_POSTINGS postings.
-        p0 = int(bounds[term])
-        last = int(np.searchsorted(bounds, p0 + _CHUNK_POSTINGS, side="right")) - 1
-        last = min(max(last, term + 1), nterms)
-        p1 = int(bounds[last])
-        ids_l = docs[p0:p1].tolist()
-        d_l = deltas[p0:p1].tolist()
-        w_l = weights[p0:p1].tolist()
-        len_l = lens[p0:p1].tolist()
+        d_l = deltas.tolist()
+        w_l = weights.tolist()
+        len_l = lengths[docs].tolist() if lengths is not None else [0] * len(docs)
         if kind == "freq":
-            v_bytes = extra[p0:p1].tobytes()
-        elif kind == "list":
-            v_l = extra[p0:p1].tolist()
-        b_l = bounds[term:last + 1].tolist()
+            v_bytes = freqs.astype(">u4").tobytes()  # Frequency values: big-endian uints, joined
+        b_l = bounds.tolist()
         out: list[bytes] = []
-        for t in range(term, last):
-            start, end = b_l[t - term] - p0, b_l[t - term + 1] - p0
+        for t, key in enumerate(keys):
+            start, end = b_l[t], b_l[t + 1]
             term_start = pos
             out.append(HEADER)
             pos += 4
@@ -232,13 +407,13 @@ def _write_field(fieldwriter, fieldname: str, fieldobj, cols: _FieldColumns, len
                 else:
                     mini_weights = tuple(ws)
                 if kind == "freq":
-                    values = v_bytes[4 * bs:4 * be]
+                    block_values = v_bytes[4 * bs:4 * be]
                 elif kind == "list":
-                    values = v_l[bs:be]
-                    values = tuple(values) if fixed_size is None else b"".join(values)
+                    block_values = values[bs:be]
+                    block_values = tuple(block_values) if fixed_size is None else b"".join(block_values)
                 else:
-                    values = None
-                data = dumps((tuple(block_ids), mini_weights, values), 2)
+                    block_values = None
+                data = dumps((tuple(block_ids), mini_weights, block_values), 2)
                 comp = 0
                 if len(data) >= COMPRESS_MIN_BYTES:
                     data = _compress(data)
@@ -261,11 +436,10 @@ def _write_field(fieldwriter, fieldname: str, fieldobj, cols: _FieldColumns, len
                     min_len = lo
                 if hi > max_len:
                     max_len = hi
-            tindex.add(prefix + keys[order[t]],
+            tindex.add(prefix + key,
                        _TERMINFO.pack(0, total_weight, end - start, min_len, max_len, max_weight, ids_l[start],
                                       ids_l[end - 1]) + pack_long(term_start) + pack_int(pos - term_start))
         postfile.write(b"".join(out))
-        term = last
     fieldwriter.finish_field()
 
 
@@ -305,17 +479,15 @@ def _fast_postings(field, value) -> tuple[list[bytes], list[float], list | None,
 
 
 class FastSegmentWriter(SegmentWriter):
-    """SegmentWriter with columnar postings; starts a new segment when the columns reach limitmb."""
+    """SegmentWriter with columnar postings; past limitmb of them it sorts them into runs on disk."""
 
     def __init__(self, ix, limitmb: int = 128, **kwargs):
         kwargs["compound"] = False  # see WRITER_OPTIONS in indexer.build
         super().__init__(ix, limitmb=limitmb, **kwargs)
-        self.limit_bytes = limitmb * 1024 * 1024
         for name, field in self.schema.items():
             if field.vector or field.separate_spelling():
                 raise NotImplementedError(f"{name}: term vectors and spelling words need Whoosh's own writer")
-        self.pool = ColumnPool(self.schema)
-        self.written: list = []  # segments finished because the columns were full
+        self.pool = ColumnPool(self.schema, self._tempstorage.folder, limitmb * 1024 * 1024)
 
     def add_document(self, **fields) -> None:
         """Add one document: stored values, columns and lengths as Whoosh does; postings by columns."""
@@ -357,8 +529,8 @@ class FastSegmentWriter(SegmentWriter):
         perdocwriter.finish_doc()
         self._added = True
         self.docnum += 1
-        if pool.bytes > self.limit_bytes:
-            self._next_segment()
+        if pool.bytes > pool.limit_bytes:
+            pool.save()
 
     def _index_generic(self, fieldname: str, field, value, fieldboost: float, docnum: int) -> int:
         """Postings of a field through Whoosh's field.index(); returns the field length."""
@@ -388,39 +560,12 @@ class FastSegmentWriter(SegmentWriter):
             if pdr:
                 pdr.close()
 
-    def _next_segment(self) -> None:
-        """Finish the segment being written and start an empty one in the same writer."""
-        self.written.append(self._finalize_segment())
-        self.newsegment = self.codec.new_segment(self.storage, self.indexname)
-        self.perdocwriter = self.codec.per_document_writer(self.storage, self.newsegment)
-        self.fieldwriter = self.codec.field_writer(self.storage, self.newsegment)
-        self.pool = ColumnPool(self.schema)
-        self.docnum = self.docbase
-        self._added = False
-
-    def finish_segments(self) -> list:
-        """Finish writing and return every segment this writer wrote (without committing them)."""
-        self._check_state()
-        if self._added:
-            self.written.append(self._finalize_segment())
-        else:
-            self._close_segment()
-        return self.written
-
-    def commit(self, mergetype=None, optimize=None, merge=None) -> None:
-        """Commit the segments written so far and the current one, after Whoosh's merge policy."""
-        self._check_state()
-        finalsegments = self._merge_segments(mergetype, optimize, merge)
-        finalsegments.extend(self.finish_segments())
-        self._commit_toc(finalsegments)
-        self._finish()
-
 
 class FastSubWriter(multiproc.SubWriterTask):
-    """A writer process of FastMpWriter: it answers with the list of segments it wrote."""
+    """A writer process of FastMpWriter: it writes one segment of the documents it is given."""
 
     def run(self) -> None:
-        """Write the batches the parent queues, then report every segment written."""
+        """Write the batches the parent queues, then report the segment written."""
         ix = self.storage.open_index(self.indexname)
         writer = self.writer = FastSegmentWriter(ix, _lk=False, **self.kwargs)
         while self.running:
@@ -431,12 +576,16 @@ class FastSubWriter(multiproc.SubWriterTask):
         if not self.running:
             writer.cancel()
             return
-        fieldnames = set(writer.schema.names())
-        self.resultqueue.put((None, fieldnames, writer.finish_segments()), timeout=5)
+        if writer._added:
+            segment = writer._finalize_segment()
+        else:
+            writer._close_segment()
+            segment = None
+        self.resultqueue.put((None, writer.pool.fieldnames, segment), timeout=5)
 
 
 class FastMpWriter(multiproc.MpWriter):
-    """Whoosh's multiprocessing writer whose processes write segments with FastSegmentWriter."""
+    """Whoosh's multiprocessing writer whose processes write a segment each with FastSegmentWriter."""
 
     task_class = FastSubWriter
 
@@ -472,8 +621,7 @@ class FastMpWriter(multiproc.MpWriter):
                     break
         for task in self.tasks:
             task.join()
-        for _runname, _fieldnames, segments in results:
-            finalsegments.extend(segments)
+        finalsegments.extend(segment for _runname, _fieldnames, segment in results if segment is not None)
         if self._added:
             finalsegments.append(self._finalize_segment())
         else:

@@ -12,7 +12,7 @@ from whoosh.fields import ID, TEXT, Schema
 
 from indexer.analysis import syllable_analyzer
 from indexer.build import document_fields
-from indexer.fastwriter import FastMpWriter, FastSegmentWriter
+from indexer.fastwriter import ColumnPool, FastMpWriter, FastSegmentWriter
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
 
@@ -85,15 +85,25 @@ def test_same_postings_lengths_and_stored_fields_as_whoosh(tmp_path, docs, whoos
     assert lengths == whoosh_dump[2]
 
 
-def test_a_full_budget_starts_a_new_segment_and_nothing_changes(tmp_path, docs, whoosh_dump):
+def test_a_full_budget_spills_sorted_runs_and_nothing_changes(tmp_path, docs, whoosh_dump, monkeypatch):
+    spills = []
+    save = ColumnPool.save
+
+    def counting_save(pool):
+        spills.append(len(pool.fields))
+        save(pool)
+
+    monkeypatch.setattr(ColumnPool, "save", counting_save)
+
     def small(ix):
         writer = FastSegmentWriter(ix)
-        writer.limit_bytes = 200_000  # a few dozen articles per segment
+        writer.pool.limit_bytes = 200_000  # a few dozen articles per run
         return writer
 
     ix = _build(tmp_path / "ix", make_schema(), docs, small)
-    assert len(ix._segments()) > 3
-    assert _dump(ix) == whoosh_dump  # documents keep their order across segments
+    assert len(spills) > 3 and len(ix._segments()) == 1
+    assert _dump(ix) == whoosh_dump  # the runs merged into one segment hold exactly Whoosh's postings
+    assert not list((tmp_path / "ix").glob("*.tmp/*"))  # and are gone
 
 
 def test_merging_segments_through_whoosh_keeps_every_posting(tmp_path, docs):
