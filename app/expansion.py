@@ -40,15 +40,19 @@ class Expander:
             named = [(n, s) for n, s in named if len(s) >= 2]
             if key and named:
                 self.entries.append((acronym, key, acronym in GLOSSARY, named))
+        # Entry numbers by the first syllable of the acronym or of one of its names: an entry can apply only
+        # to a query holding one of them, and a query holds a handful of the table's first syllables.
+        self._by_first: dict[str, list[int]] = {}
+        for number, (_, key, _, named) in enumerate(self.entries):
+            for first in {key[0], *(syllables[0] for _, syllables in named)}:
+                self._by_first.setdefault(first, []).append(number)
 
     def expand(self, text: str, folded: list[str]) -> list[Expansion]:
         """Expansions for a query: acronyms it uses, and full names it spells out."""
         upper_tokens = {tok.strip(".,;:()").lower() for tok in text.split() if tok.isupper()}
-        present = set(folded)
         found: list[Expansion] = []
-        for acronym, key, curated, named in self.entries:
-            if key[0] not in present and all(syllables[0] not in present for _, syllables in named):
-                continue  # neither the acronym nor any of its names can be in this query
+        candidates = sorted({number for syllable in set(folded) for number in self._by_first.get(syllable, ())})
+        for acronym, key, curated, named in (self.entries[number] for number in candidates):
             at = _find(folded, key)
             # A mined acronym expands only when typed in capitals: "AN" is an acronym, "an" a word.
             if at >= 0 and (curated or acronym in upper_tokens):

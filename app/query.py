@@ -72,7 +72,13 @@ class QueryPlan:
 
 def _clause(weight: float, suffix: str, term: str, w: Weights) -> Clause:
     """One term looked up in the title, abstract and body variants of a field kind."""
-    return Clause(weight, [(f + suffix, term, b) for f, b in w.fields.items()])
+    return Clause(weight, [(f, term, b) for f, b in _fields(w, suffix)])
+
+
+@lru_cache(maxsize=64)
+def _fields(w: Weights, suffix: str) -> tuple[tuple[str, float], ...]:
+    """(field + suffix, boost) of each text field: Weights.fields builds a new dict per call, 40 clauses a query."""
+    return tuple((f + suffix, b) for f, b in w.fields.items())
 
 
 def _syllable_highlights(sylls: list[str]) -> set[str]:
