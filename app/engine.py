@@ -111,6 +111,7 @@ class Engine:
         self._live_count = max(1, int(self._live.sum()))  # N of the IDF
         self._per_doc: dict[str, np.ndarray] = {}  # field lengths, facet columns, months: one array each
         self._avg: dict[str, float] = {}
+        self._norms: dict[tuple[str, float], np.ndarray] = {}  # (field, b) -> _length_norm()
         self._cache: OrderedDict[tuple[str, str, float], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
@@ -464,10 +465,21 @@ class Engine:
         """Read, normalise and cache the postings of (field, term, b)."""
         fieldname, term, b = key
         ids, tfs = self.postings(fieldname, term, deadline)
-        lengths = self.lengths(fieldname)
-        value = (ids.astype(np.int32), (tfs / (1.0 - b + b * lengths[ids] / self._avg[fieldname])).astype(np.float32))
+        value = (ids.astype(np.int32), (tfs / self._length_norm(fieldname, b)[ids]).astype(np.float32))
         self._remember(key, value)
         return value
+
+    def _length_norm(self, fieldname: str, b: float) -> np.ndarray:
+        """BM25's 1 - b + b * length / average length of every document, worked out once per field and b
+        (element by element the same float32 arithmetic as on a term's documents alone)."""
+        key = (fieldname, b)
+        norm = self._norms.get(key)
+        if norm is None:
+            lengths = self.lengths(fieldname)
+            norm = 1.0 - b + b * lengths / self._avg[fieldname]
+            if len(self._norms) < 64:  # 9 fields x the b of one Weights; bench/tune.py tries a few more
+                self._norms[key] = norm
+        return norm
 
     def too_common(self, clause: Clause) -> bool:
         """A clause whose term is in most documents: its IDF is near zero and its postings the longest.
