@@ -34,14 +34,14 @@ from whoosh.reading import ReaderClosed
 from whoosh.util.numeric import byte_to_length
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
-# Terms whose per-segment statistics are kept (≈ 300 bytes each): a bulk of 1,000 queries asks for 131,000
-# (field, term) statistics, 36,000 of them distinct, and each miss is a hash-table walk per segment on disk.
+# Terms whose per-segment statistics are kept (≈ 400 bytes each, 40 MB at most): a bulk of 1,000 queries asks
+# for 131,000 (field, term) statistics, 36,000 of them distinct, and each miss is a hash-table walk per segment.
 TERM_CACHE_ENTRIES = 100_000
 # A posting list up to this size is fetched with one read and decoded in memory: most are a few hundred
 # bytes, and Whoosh's matcher made six seeks and reads for its header and first block alone.
 POSTINGS_READ_AT_ONCE = 1024 * 1024
-# Stored fields a hit without snippet shows, kept per document (≈ 1 kB each): Whoosh decompresses and
-# unpickles the whole article, body included, to give its title.
+# Stored fields a hit without snippet shows, kept per document (≈ 650 bytes each, 13 MB at most): Whoosh
+# decompresses and unpickles the whole article, body included, to give its title.
 LISTING_FIELDS = ("id", "title", "url", "source", "category", "published")
 LISTING_CACHE_ENTRIES = 20_000
 # Bytes read past a term's key in the same call: a W3TermInfo entry is 35 bytes unless its postings are inlined.
