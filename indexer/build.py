@@ -35,8 +35,8 @@ from indexer.store import (
 )
 
 MANIFEST = "manifest.json"
-# Buffered postings of a build (shared by its writer processes) before a process writes out a segment and
-# starts the next: bounds the RSS of big builds (150k articles: about 1.3 segments per 10k articles).
+# Buffered postings of a build (shared by its writer processes) before a process sorts them into a run on
+# disk: bounds the RSS of big builds; each process still writes one segment.
 WRITER_MB = 256
 # Segments stay as separate files: Whoosh reads a compound segment through memoryviews that end up
 # copied into memory (a 150k-article index took 5 GB of RSS to open); plain files are read on demand.
