@@ -10,7 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.acronyms import mine
-from indexer.analysis import analyse, canonical_syllable, canonical_tones, clean_text, fold, has_marks, segment
+from indexer.analysis import (
+    _SYLLABLE_RE,
+    analyse,
+    canonical_syllable,
+    canonical_tones,
+    clean_text,
+    crf_features,
+    fold,
+    has_marks,
+    load_segmenter,
+    segment,
+)
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +109,44 @@ def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     code = "from indexer.analysis import segment; segment('hành chính công'); import os; os._exit(0)"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(_ROOT))
     assert list(tmp_path.iterdir()) == []
+
+
+def _syllable_lists(text: str) -> list[list[str]]:
+    """Each line of text as the syllables pyvi's regex splits it into (what the CRF is given)."""
+    lines = canonical_tones(clean_text(text)).split("\n")
+    return [toks for line in lines if (toks := [m.group() for m in _SYLLABLE_RE.finditer(line)])]
+
+
+def _pyvi_features_and_labels(toks: list[str]) -> tuple[list[list[tuple]], list[str]]:
+    """pyvi's own features of a sentence (false ones left out, order kept) and the labels they give."""
+    tokenizer = load_segmenter()
+    feats = tokenizer.sent2features(toks, False)
+    return [[(k, v) for k, v in f.items() if v is not False] for f in feats], tokenizer.model.predict([feats])[0]
+
+
+def _check_features(toks: list[str]) -> None:
+    ours = crf_features(toks)
+    want_features, want_labels = _pyvi_features_and_labels(toks)
+    assert [list(f.items()) for f in ours] == want_features
+    assert load_segmenter().model.tagger_.tag(ours) == list(want_labels)
+
+
+def test_crf_features_and_labels_are_pyvi_s_on_the_seed_pages():
+    texts = [p.read_text(encoding="utf-8") for p in sorted((_ROOT / "corpus").glob("*.txt"))]
+    sentences = [toks for text in texts for toks in _syllable_lists(text)]
+    assert sum(map(len, sentences)) > 3000
+    for toks in sentences:
+        _check_features(toks)
+
+
+_SYLLABLES = ["cải", "cách", "hành", "chính", "Ủy", "ban", "nhân", "dân", "UBND", "TP.", "Hà", "Nội", "2024", "18",
+              "/", "-", ",", ".", "...", "(", ")", "x", "A", "ΣΑΣ", "İ", "ǅ", "Ⅻ", "ß", "đ", "Đ", "quý", "thuỷ", "hoà"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_SYLLABLES), min_size=1, max_size=12))
+def test_crf_features_and_labels_are_pyvi_s_on_any_syllables(toks):
+    _check_features(toks)
 
 
 _FORWARD_DEFINITION = re.compile(r"((?:[\w-]+\s+){1,10})\(\s*([A-ZĐ][A-ZĐ0-9&-]{1,9})\s*\)")
