@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -404,9 +404,15 @@ class VietnameseTokenizer(Tokenizer):
 
     def term_positions(self, value: str) -> dict[str, list[int]]:
         """The positions of each term in value: what a Positions posting holds, without Token objects."""
-        out: dict[str, list[int]] = {}
-        for text, _, _, pos in self.tokens(value):
-            out.setdefault(text, []).append(pos)
+        out: defaultdict[str, list[int]] = defaultdict(list)
+        if self.kind == "syllables":  # syllable_tokens(), without building them
+            for pos, (folded, marked, _, _) in enumerate(analyse_cached(value).syllables):
+                out[folded].append(pos)
+                if marked != folded:
+                    out[marked].append(pos)
+        else:
+            for text, _, _, pos in self.tokens(value):
+                out[text].append(pos)
         return out
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,

@@ -530,17 +530,15 @@ def _write_field(fieldwriter, fieldname: str, fieldobj, runs: list, lengths: np.
     fieldwriter.finish_field()
 
 
-_ONE_POSITION: dict[int, bytes] = {}  # Positions value of a term seen once, by position (most terms are)
+# The Positions value of a term seen once, by its position: most terms of a document are.
+_ONE_POSITION: list[bytes] = []
 
 
-def _positions_value(fmt: formats.Positions, positions: list[int]) -> bytes:
-    """fmt.encode(positions), remembered for the common single position."""
-    if len(positions) == 1:
-        value = _ONE_POSITION.get(positions[0])
-        if value is None:
-            value = _ONE_POSITION[positions[0]] = fmt.encode(positions)
-        return value
-    return fmt.encode(positions)
+def _one_position_values(fmt: formats.Positions, count: int) -> list[bytes]:
+    """_ONE_POSITION, grown to hold fmt.encode([p]) for every position below count."""
+    while len(_ONE_POSITION) < count:
+        _ONE_POSITION.append(fmt.encode([len(_ONE_POSITION)]))
+    return _ONE_POSITION
 
 
 def _fast_postings(field, value) -> tuple[list[bytes], list[float], list | None, int] | None:
@@ -556,12 +554,15 @@ def _fast_postings(field, value) -> tuple[list[bytes], list[float], list | None,
     if type(fmt) is formats.Frequency:
         counts: Counter[str] = analyzer.term_counts(value)
         freqs = list(counts.values())
-        return [t.encode("utf-8") for t in counts], freqs, freqs, sum(freqs)
+        return list(map(str.encode, counts)), freqs, freqs, sum(freqs)
     if type(fmt) is formats.Positions:
         positions = analyzer.term_positions(value)
-        freqs = [len(p) for p in positions.values()]
-        values = [_positions_value(fmt, p) for p in positions.values()]
-        return [t.encode("utf-8") for t in positions], freqs, values, sum(freqs)
+        freqs = list(map(len, positions.values()))
+        length = sum(freqs)
+        one = _one_position_values(fmt, length)  # positions count from 0: each is below the field's length
+        encode = fmt.encode
+        values = [one[p[0]] if len(p) == 1 else encode(p) for p in positions.values()]
+        return list(map(str.encode, positions)), freqs, values, length
     return None
 
 
