@@ -160,12 +160,15 @@ class _TermsWriter(filetables.OrderedHashWriter):
 class _FieldColumns:
     """The buffered postings of one field, in the order they were added (document order)."""
 
-    __slots__ = ("kind", "fixed_size", "terms", "tids", "docs", "weights", "extra")
+    __slots__ = ("kind", "fixed_size", "terms", "next_tid", "tids", "docs", "weights", "extra")
 
     def __init__(self, fmt: formats.Format):
         self.kind = _value_kind(fmt)
         self.fixed_size = fmt.fixed_value_size()
-        self.terms: dict[bytes, int] = {}  # term -> term number, in order of first sight
+        # term -> term number. A posting offers the next number and keeps it only for a new term, so the
+        # numbers have gaps but a document's terms are numbered by one C-level map() (see _MemoryRun).
+        self.terms: dict[bytes, int] = {}
+        self.next_tid = 0
         self.tids = array("I")
         self.docs = array("I")
         self.weights = array("f")
@@ -181,17 +184,18 @@ class _MemoryRun:
     """One field's postings grouped by term (terms in byte order, each term's postings in document order)."""
 
     def __init__(self, cols: _FieldColumns):
-        keys = list(cols.terms)  # by term number
+        keys = list(cols.terms)
+        self.nkeys = len(keys)
+        tids = np.fromiter(cols.terms.values(), dtype=np.int64, count=self.nkeys)
         cols.terms = {}
-        order = sorted(range(len(keys)), key=keys.__getitem__)
+        order = sorted(range(self.nkeys), key=keys.__getitem__)
         self.sorted_keys = [keys[i] for i in order]
         del keys
-        self.nkeys = len(order)
-        rank = np.empty(self.nkeys, dtype=np.int64)
-        rank[order] = np.arange(self.nkeys)
-        del order
+        rank = np.empty(cols.next_tid, dtype=np.int64)  # by term number (numbers no term kept stay unset)
+        rank[tids[order]] = np.arange(self.nkeys)
+        del order, tids
         by_term = rank[np.frombuffer(cols.tids, dtype=np.uint32)]
-        cols.tids = array("I")
+        cols.tids, cols.next_tid = array("I"), 0
         del rank
         # Stable: within a term the postings stay in document order.
         perm = np.argsort(by_term, kind="stable")
@@ -318,7 +322,9 @@ class ColumnPool:
         cols = self._columns(fieldname)
         ids = cols.terms
         known = len(ids)
-        cols.tids.extend([ids.setdefault(t, len(ids)) for t in terms])
+        first = cols.next_tid
+        cols.next_tid += len(terms)
+        cols.tids.extend(map(ids.setdefault, terms, range(first, cols.next_tid)))
         cols.docs.extend(repeat(docnum, len(terms)))
         cols.weights.extend(weights)
         if cols.extra is not None:
