@@ -482,6 +482,26 @@ def _write_field(fieldwriter, fieldname: str, fieldobj, runs: list, lengths: np.
         infos: list[bytes] = []
         for t in range(len(keys)):
             start, end = b_l[t], b_l[t + 1]
+            if end - start == 1:
+                # One posting (about half the terms of a segment): the same block as below, without its loops.
+                doc, w, lb = ids_l[start], w_l[start], len_l[start]
+                if kind == "freq":
+                    block_values = v_bytes[4 * start:4 * start + 4]
+                elif kind == "list":
+                    block_values = (values[start],) if fixed_size is None else values[start]
+                else:
+                    block_values = None
+                data = dumps(((doc,), None if w == 1.0 else w, block_values), 2)
+                comp = 0
+                if len(data) >= COMPRESS_MIN_BYTES:
+                    data = _compress(data)
+                    comp = COMPRESSION
+                info = dumps((1, doc, w, comp, lb, lb), 2)
+                size = len(info) + len(data)
+                out += (HEADER, pack_int(-size), info, data)
+                infos.append(_TERMINFO.pack(0, w, 1, lb, lb, w, doc, doc) + pack_long(pos) + pack_int(8 + size))
+                pos += 8 + size
+                continue
             term_start = pos
             out.append(HEADER)
             pos += 4
