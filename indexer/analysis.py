@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import string
+import threading
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -132,18 +133,25 @@ _SYLLABLE_RE = re.compile(
 _PUNCT = set(string.punctuation)
 
 
+# A server analyses its first query while its warm-up thread analyses too: without the lock both opened the
+# tagger, and the second found the model file already deleted by the first (a 500 on the first search).
+_SEGMENTER_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def load_segmenter():
-    """Load pyvi's tokenizer once per process (its import reads the CRF model)."""
-    from pyvi.ViTokenizer import ViTokenizer
+    """Load pyvi's tokenizer once per process (its import reads the CRF model); safe from several threads."""
+    with _SEGMENTER_LOCK:
+        from pyvi.ViTokenizer import ViTokenizer
 
-    # Unpickling pyvi's CRF writes a 640 KB temp file that is only removed at interpreter
-    # exit; worker processes and killed builds left hundreds in /tmp. The tagger reads the
-    # whole model into memory when opened, so open it now and drop the file at once.
-    model = ViTokenizer.model
-    model.tagger_  # noqa: B018 - property that opens the tagger
-    model.modelfile.cleanup()
-    return ViTokenizer
+        # Unpickling pyvi's CRF writes a 640 KB temp file that is only removed at interpreter
+        # exit; worker processes and killed builds left hundreds in /tmp. The tagger reads the
+        # whole model into memory when opened, so open it now and drop the file at once.
+        model = ViTokenizer.model
+        if model._tagger is None:  # the first thread through opens it; a second one finds it open
+            model.tagger_  # noqa: B018 - property that opens the tagger
+            model.modelfile.cleanup()
+        return ViTokenizer
 
 
 @dataclass(frozen=True, slots=True)

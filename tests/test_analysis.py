@@ -111,6 +111,30 @@ def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_threads_analysing_at_start_up_share_one_tagger():
+    """A server's first query and its warm-up thread load pyvi at the same time: neither may fail."""
+    import subprocess
+    import sys
+
+    code = """
+import threading
+from indexer.analysis import analyse
+errors = []
+def run():
+    try:
+        analyse("khởi động hệ thống")
+    except Exception as err:
+        errors.append(repr(err))
+threads = [threading.Thread(target=run) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+    for _ in range(3):  # a race: try a few fresh processes
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(_ROOT), check=True)
+        assert done.stdout.strip() == "[]", done.stdout
+
+
 def _syllable_lists(text: str) -> list[list[str]]:
     """Each line of text as the syllables pyvi's regex splits it into (what the CRF is given)."""
     lines = canonical_tones(clean_text(text)).split("\n")
