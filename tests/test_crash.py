@@ -73,7 +73,8 @@ def test_a_build_into_a_full_filesystem_keeps_the_live_index(tmp_path):
         index = tmp_path / "disk" / "ix"
         assert run_cli("indexer", "build", "--index", str(index), str(small)).returncode == 0
         old = (index / "CURRENT").read_text().strip()
-        client = TestClient(create_app(Settings(index_dir=index)))  # a server over the folder, before the build
+        # A server over the folder, before the build; no rate limit: the loop below searches as fast as it can.
+        client = TestClient(create_app(Settings(index_dir=index, rate_limit_per_minute=0)))
         assert client.get("/api/search", params={"q": "hành chính"}).json()["total"] == 50
         health = client.get("/healthz").json()
         filler = tmp_path / "disk" / "filler"
