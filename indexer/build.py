@@ -101,6 +101,11 @@ class _BuildWriter(FastMpWriter):
 
     task_class = _QuietSubWriter
 
+    def process_died(self, task) -> None:
+        """Name the OSError a writer process exited with (a full disk), else the exit code."""
+        _writer_failure(self)
+        raise IndexProblem(f"a writer process ended with exit code {task.exitcode}; the live index is unchanged")
+
 
 def _writer_failure(writer) -> None:
     """Raise the OSError a writer process of writer exited with, if one did (its documents are missing)."""

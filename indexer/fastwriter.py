@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
+import pickle
 import queue
 import zlib
 from array import array
@@ -676,6 +677,14 @@ class FastSegmentWriter(SegmentWriter):
                 pdr.close()
 
 
+class WriterProcessDied(RuntimeError):
+    """A writer process ended before the documents it was given were written."""
+
+    def __init__(self, message: str, exitcode: int | None):
+        super().__init__(message)
+        self.exitcode = exitcode
+
+
 class FastSubWriter(multiproc.SubWriterTask):
     """A writer process of FastMpWriter: it writes one segment of the documents it is given."""
 
@@ -715,12 +724,47 @@ class FastMpWriter(multiproc.MpWriter):
         task.start()
         return task
 
+    def cancel(self) -> None:
+        """Stop the processes (one waiting for a job that will not come would keep this one from exiting)."""
+        for task in self.tasks:
+            if task.is_alive():
+                task.terminate()
+            task.join()
+        multiproc.SegmentWriter.cancel(self)
+
+    def process_died(self, task) -> None:
+        """Called when a writer process has ended while documents were still being handed out: raise."""
+        raise WriterProcessDied(f"a writer process ended with exit code {task.exitcode}", task.exitcode)
+
+    def _put(self, job) -> None:
+        """Queue a job for the processes, or call process_died() once one has ended (its jobs would pile up
+        and the build wait for ever: Whoosh's MpWriter blocks on a full queue)."""
+        while True:
+            try:
+                self.jobqueue.put(job, timeout=1)
+                return
+            except queue.Full:
+                for task in self.tasks:
+                    if not task.is_alive():
+                        self.process_died(task)
+
+    def _enqueue(self) -> None:
+        """Hand the buffered documents to the processes through a temporary file, as MpWriter does."""
+        filename = f"{random_name()}.doclist"
+        with self.temp_storage().create_file(filename).raw_file() as f:
+            for item in self.docbuffer:
+                pickle.dump(item, f, 2)
+        if len(self.tasks) < self.procs:
+            self._new_task()
+        self._put((filename, len(self.docbuffer)))
+        self.docbuffer = []
+
     def _commit(self, mergetype, optimize, merge) -> None:
         """Wait for the processes and commit all their segments together."""
         if self.docbuffer:
             self._enqueue()
         for _task in self.tasks:
-            self.jobqueue.put(None)
+            self._put(None)
         finalsegments = self._merge_segments(mergetype, optimize, merge)
         results = []
         # Read before joining (a process exits once its answer has left the queue); a process that died sends

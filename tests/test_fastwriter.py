@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime
 
 import pytest
@@ -12,7 +14,7 @@ from whoosh.fields import ID, TEXT, Schema
 
 from indexer.analysis import syllable_analyzer
 from indexer.build import document_fields
-from indexer.fastwriter import ColumnPool, FastMpWriter, FastSegmentWriter
+from indexer.fastwriter import ColumnPool, FastMpWriter, FastSegmentWriter, FastSubWriter, WriterProcessDied
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
 
@@ -157,3 +159,30 @@ def test_other_formats_go_through_whoosh_analysis(tmp_path):
     fast = _build(tmp_path / "fast", schema(), docs, FastSegmentWriter)
     slow = _build(tmp_path / "slow", schema(), docs, lambda ix: ix.writer(compound=False))
     assert _dump(fast) == _dump(slow)
+
+
+class _DyingSubWriter(FastSubWriter):
+    """A writer process that ends at once, as one killed by the kernel would."""
+
+    def run(self) -> None:
+        """Exit without reading a job."""
+        os._exit(3)
+
+
+class _DyingMpWriter(FastMpWriter):
+    task_class = _DyingSubWriter
+
+
+def test_a_writer_process_that_dies_fails_the_build_instead_of_hanging(tmp_path, docs):
+    folder = tmp_path / "ix"
+    folder.mkdir()
+    ix = whoosh_index.create_in(str(folder), make_schema())
+    writer = _DyingMpWriter(ix, procs=2, batchsize=1)
+    started = time.monotonic()
+    with pytest.raises(WriterProcessDied) as err:
+        for doc in docs * 3:  # more batches than the job queue holds
+            writer.add_document(**doc)
+        writer.commit()
+    writer.cancel()
+    assert err.value.exitcode == 3 and time.monotonic() - started < 60
+    assert not any(task.is_alive() for task in writer.tasks)
