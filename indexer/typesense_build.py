@@ -11,8 +11,9 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
@@ -150,6 +151,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                                        "the live index is unchanged")
             write_meta(client, alias, name, counts.to_meta(input_hash=input_hash))
             client.aliases.upsert(alias, {"collection_name": name})
+            _await_everywhere(settings, _points_at(alias, name))
         except BaseException:
             _drop(client, name)
             raise
@@ -168,6 +170,60 @@ def _settled_count(client, collection: str, expected: int, timeout: float = SETT
         if count == expected or time.monotonic() > deadline:
             return count
         time.sleep(0.2)
+
+
+def _await_everywhere(settings: BackendSettings | None, applied: Callable[[Any], bool],
+                      timeout: float = SETTLE_SECONDS) -> None:
+    """Return once applied(node) holds on every reachable node, or after timeout seconds.
+
+    Raft acknowledges a write once a majority logged it, and a follower answers reads from what it has
+    applied, so the next read could still miss an acknowledged write. Nodes apply the log in order, so
+    the last write of a batch seen on a node means the whole batch is there. A node that cannot be
+    reached is skipped: it catches up from the log when it is back.
+    """
+    import httpx
+    import typesense.exceptions as tse
+
+    settings = settings or backend_settings()
+    pending = set(settings.nodes)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for url in sorted(pending):
+            node = connect(settings.model_copy(update={"typesense_nodes": url, "typesense_timeout": 2.0}),
+                           retries=0)
+            try:
+                if applied(node):
+                    pending.discard(url)
+            except (httpx.HTTPError, tse.TypesenseClientError, OSError) as err:
+                if _unreachable(err):
+                    pending.discard(url)
+        if pending:
+            time.sleep(0.05)
+
+
+def _holds(collection: str, doc_id: str, content_hash: str | None) -> Callable[[Any], bool]:
+    """Whether a node serves doc_id with content_hash, or (content_hash None) does not serve it."""
+    import typesense.exceptions as tse
+
+    def check(node) -> bool:
+        try:
+            doc = node.collections[collection].documents[document_id(doc_id)].retrieve()
+        except tse.ObjectNotFound:
+            return content_hash is None
+        return content_hash is not None and doc.get("content_hash") == content_hash
+    return check
+
+
+def _points_at(alias: str, collection: str) -> Callable[[Any], bool]:
+    """Whether a node's alias points at collection."""
+    return lambda node: live_collection(node, alias) == collection
+
+
+def _unreachable(err: Exception) -> bool:
+    """Whether an error means the node is down (rather than busy applying the log)."""
+    import httpx
+
+    return isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError))
 
 
 def _drop(client, collection: str) -> None:
@@ -239,6 +295,9 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
                 batch = []
         if batch:
             _import(client, live, batch)
+        if changed:
+            last_article, last_hash = changed[-1]
+            _await_everywhere(settings, _holds(live, last_article.id, last_hash))
         report.added = len(new_ids)
         report.replaced = len(changed) - report.added
         if changed:
@@ -270,8 +329,11 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
             try:
                 client.collections[live].documents[document_id(doc_id)].delete()
                 report.deleted += 1
+                last = doc_id
             except tse.ObjectNotFound:
                 report.missing.append(doc_id)
+        if report.deleted:
+            _await_everywhere(settings, _holds(live, last, None))
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live
     report.seconds = time.perf_counter() - start

@@ -116,7 +116,7 @@ def alias_name(index_dir: Path) -> str:
     return f"tracuu-{stem}-{hashlib.sha1(str(path).encode('utf-8')).hexdigest()[:10]}"
 
 
-def connect(settings: BackendSettings):
+def connect(settings: BackendSettings, retries: int | None = None):
     """A Typesense client over every node of the cluster (it fails over between them)."""
     import typesense
 
@@ -128,7 +128,7 @@ def connect(settings: BackendSettings):
         "nodes": settings.nodes,
         "api_key": settings.typesense_api_key,
         "connection_timeout_seconds": settings.typesense_timeout,
-        "num_retries": max(3, 2 * len(settings.nodes)),
+        "num_retries": max(3, 2 * len(settings.nodes)) if retries is None else retries,
         "retry_interval_seconds": 0.5,
         "healthcheck_interval_seconds": 5,
     })

@@ -246,3 +246,26 @@ def test_http_writes_go_to_the_cluster(built):
     assert writer.delete("/api/documents/ts-put-1", headers=auth).status_code == 200
     assert writer.get("/api/documents/ts-put-1").status_code == 404
     assert writer.delete("/api/documents/ts-put-1", headers=auth).status_code == 404
+
+
+def test_an_acknowledged_write_is_read_back_from_every_node(cluster, built, tmp_path):
+    """Read-your-writes: once the indexer answers, each node on its own already serves the change."""
+    from app.main import create_app
+    from app.settings import Settings
+
+    index, env = built
+    apps = [TestClient(create_app(Settings(index_dir=index, backend="typesense", typesense_nodes=node.url,
+                                           typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"])))
+            for node in cluster.nodes]
+    src = tmp_path / "ack.jsonl"
+    for round_no in range(3):
+        doc = {"id": "ts-ack-1", "title": f"Hội nghị tổng kết lần {round_no}", "body": "Sở Nội vụ tổng kết năm."}
+        src.write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
+        done = cli(env, "indexer", "update", "--index", str(index), str(src))
+        assert done.returncode == 0, done.stderr
+        for node_app in apps:  # no polling: the acknowledgement itself must be enough
+            got = node_app.get("/api/documents/ts-ack-1")
+            assert got.status_code == 200 and got.json()["title"] == doc["title"]
+        done = cli(env, "indexer", "delete", "--index", str(index), "ts-ack-1")
+        assert done.returncode == 0, done.stderr
+        assert [node_app.get("/api/documents/ts-ack-1").status_code for node_app in apps] == [404, 404, 404]
