@@ -26,6 +26,8 @@ from indexer.fastwriter import FastMpWriter, FastSegmentWriter, FastSubWriter
 from indexer.readers import Article, BadRecord, ReadResult, expand_sources, iter_articles
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
 from indexer.store import (
+    POINTER,
+    PREFIX,
     IndexProblem,
     current_generation,
     new_generation,
@@ -53,6 +55,7 @@ class Report:
     unchanged: int = 0
     deleted: int = 0
     missing: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # what `drop` removed: generations, collections
     bad: list[BadRecord] = field(default_factory=list)
     seconds: float = 0.0
     total: int = 0
@@ -315,3 +318,21 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
 
 
 __all__ = ["Report", "build_index", "update_index", "delete_documents", "document_fields"]
+
+
+def drop_index(root: Path, *, wait: bool = False) -> Report:
+    """Remove an index folder's generations and pointer; refuse a folder that holds no tracuu index."""
+    start = time.perf_counter()
+    root = Path(root)
+    generations = sorted(root.glob(PREFIX + "*")) if root.is_dir() else []
+    if not (root / POINTER).exists() and not generations:
+        raise IndexProblem(f"{root} holds no tracuu index (no {POINTER} file, no {PREFIX}* folder); nothing removed")
+    report = Report()
+    with writer_lock(root, wait=wait):
+        (root / POINTER).unlink(missing_ok=True)  # readers see an empty index from here on, never half of one
+        for gen in generations:
+            if gen.is_dir():
+                shutil.rmtree(gen, ignore_errors=True)
+                report.dropped.append(gen.name)
+    report.seconds = time.perf_counter() - start
+    return report

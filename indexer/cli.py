@@ -1,4 +1,4 @@
-"""Command line of the indexer: build, update, delete (the write side)."""
+"""Command line of the indexer: build, update, delete, drop (the write side)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ EPILOG_UPDATE = """example:
   python -m indexer update --index data/index new-articles.jsonl"""
 EPILOG_DELETE = """example:
   python -m indexer delete --index data/index 000_c148fd66da705f65 vietnews-val-000001"""
+EPILOG_DROP = """examples:
+  python -m indexer drop --index data/index
+  TRACUU_BACKEND=typesense python -m indexer drop --orphans   # collections of index folders since deleted"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("ids", nargs="+", metavar="ID", help="article ids")
     cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
     cmd.add_argument("--quiet", action="store_true", help="no summary")
+    drop_help = "remove an index: its generations (Whoosh) or its collections (Typesense)"
+    cmd = sub.add_parser("drop", help=drop_help, description=drop_help + ". A folder that holds no index is "
+                         "refused; files of your own in it are never touched.", epilog=EPILOG_DROP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = cmd.add_mutually_exclusive_group(required=True)
+    target.add_argument("--index", type=Path, metavar="DIR", help="index folder")
+    target.add_argument("--orphans", action="store_true",
+                        help="Typesense only: drop the collections built on this host whose index folder is gone")
+    cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
+    cmd.add_argument("--quiet", action="store_true", help="no summary")
     return parser
 
 
@@ -57,6 +70,8 @@ def _summary(command: str, report: Report) -> str:
     """One line for people: what changed, what was skipped, how long it took."""
     if command == "delete":
         text = f"deleted {report.deleted}, not found {len(report.missing)}"
+    elif command == "drop":
+        return f"drop: removed {len(report.dropped)} ({', '.join(report.dropped) or 'nothing'}); {report.seconds:.2f} s"
     else:
         text = f"documents {report.added + report.replaced} (new {report.added}, replaced {report.replaced}"
         text += f", unchanged {report.unchanged}), skipped {report.skipped}"
@@ -85,8 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "update":
             report = ops.update_index(args.index, args.sources, workers=args.workers, progress=progress,
                                       wait=args.wait)
-        else:
+        elif args.command == "delete":
             report = ops.delete_documents(args.index, args.ids, wait=args.wait)
+        elif args.orphans:
+            if settings.backend != "typesense":
+                print("error: --orphans is for the Typesense backend (TRACUU_BACKEND=typesense); "
+                      "a Whoosh index is dropped with --index DIR", file=sys.stderr)
+                return 2
+            report = ops.drop_orphans()
+        else:
+            report = ops.drop_index(args.index, wait=args.wait)
     except (SourceError, IndexProblem, TypesenseProblem) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,12 +6,15 @@ A build fills a new collection and switches the alias to it only once every arti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from indexer.typesense_docs import (
 )
 
 BATCH = 200  # documents per import request
+CHUNK = 2_000  # articles analysed ahead of the import
 SETTLE_SECONDS = 60.0
 VOCABULARY_MIN_DF = 2  # the vocabulary ignores words seen once (typos, names); keeps the metadata small
 
@@ -45,14 +49,29 @@ def _convert(item: tuple[Article, str]) -> tuple[dict, set[str], set[str]]:
     return to_document(article, content_hash)
 
 
-def _converted(items: Iterable[tuple[Article, str]], workers: int) -> Iterator[tuple[dict, set[str], set[str]]]:
-    """Documents in input order, analysed by a pool of worker processes when workers > 1."""
+def _converted(items: Iterable[tuple[Article, str]], workers: int
+               ) -> Iterator[tuple[tuple[Article, str], tuple[dict, set[str], set[str]]]]:
+    """Each (article, hash) with its document, in input order, analysed by worker processes when workers > 1.
+
+    Input is taken CHUNK articles at a time, with one chunk analysed while the previous one is imported:
+    memory stays bounded however large the input (Pool.imap would read all of it ahead).
+    """
+    source = iter(items)
+    chunks = iter(lambda: list(islice(source, CHUNK)), [])
     if workers <= 1:
-        yield from map(_convert, items)
+        for chunk in chunks:
+            yield from zip(chunk, map(_convert, chunk))
         return
     load_segmenter()  # loaded once, inherited by the forked workers
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_convert, items, chunksize=8)
+        previous = None
+        for chunk in chunks:
+            job = pool.map_async(_convert, chunk, chunksize=8)
+            if previous is not None:
+                yield from zip(previous[0], previous[1].get())
+            previous = (chunk, job)
+        if previous is not None:
+            yield from zip(previous[0], previous[1].get())
 
 
 class _Counts:
@@ -119,20 +138,24 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     root.mkdir(parents=True, exist_ok=True)
     with writer_lock(root, wait=wait):
         live = live_collection(client, alias)
-        items = [(a, a.content_hash()) for a in iter_articles(files, read)]
-        input_hash = hashlib.blake2b("".join(h for _, h in items).encode(), digest_size=16).hexdigest()
-        if live is not None and read_meta(client, live).get("input_hash") == input_hash:
-            report.unchanged = report.total = len(items)
-            report.bad, report.generation = read.bad, live
-            report.seconds = time.perf_counter() - start
-            return report
+        if live is not None:
+            # Rebuilding unchanged input only re-reads it: hashing is cheap, analysis is not.
+            input_hash, count = _input_hash(files, read)
+            if read_meta(client, live).get("input_hash") == input_hash:
+                report.unchanged = report.total = count
+                report.bad, report.generation = read.bad, live
+                report.seconds = time.perf_counter() - start
+                return report
+            read = ReadResult()
         name = f"{alias}-{time.time_ns()}"
         client.collections.create(collection_schema(name))
         try:
             counts, seen, batch = _Counts(), set(), []
-            workers = max(1, workers or os.cpu_count() or 1)
-            converted = _converted(items, workers)
-            for (article, _), (doc, words, syllables) in zip(items, _progress(converted, progress, "indexing")):
+            digest = hashlib.blake2b(digest_size=16)  # the same input hash _input_hash computes, in one pass
+            items = ((article, article.content_hash()) for article in iter_articles(files, read))
+            converted = _converted(items, max(1, workers or os.cpu_count() or 1))
+            for (article, content_hash), (doc, words, syllables) in _progress(converted, progress, "indexing"):
+                digest.update(content_hash.encode())
                 if article.id in seen:
                     report.replaced += 1  # the later record of a repeated id wins, as with Whoosh
                 else:
@@ -149,7 +172,8 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             if report.total != len(seen):
                 raise TypesenseProblem(f"the cluster holds {report.total} of {len(seen)} articles; "
                                        "the live index is unchanged")
-            write_meta(client, alias, name, counts.to_meta(input_hash=input_hash))
+            write_meta(client, alias, name, counts.to_meta(input_hash=digest.hexdigest()),
+                       folder=root.resolve())
             client.aliases.upsert(alias, {"collection_name": name})
             _await_everywhere(settings, _points_at(alias, name))
         except BaseException:
@@ -245,6 +269,29 @@ def _drop_old(client, alias: str, keep: str) -> None:
             _drop(client, name)
 
 
+def _input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
+    """A hash of every article read from files, in order, and how many there were."""
+    digest, count = hashlib.blake2b(digest_size=16), 0
+    for article in iter_articles(files, read):
+        digest.update(article.content_hash().encode())
+        count += 1
+    return digest.hexdigest(), count
+
+
+def _changed(articles: Iterable[Article], known: dict[str, str], new_ids: set[str],
+             report: Report) -> Iterator[tuple[Article, str]]:
+    """(article, hash) of articles whose content differs from the live one; the rest counted unchanged."""
+    for article in articles:
+        content_hash = article.content_hash()
+        if known.get(article.id) == content_hash:
+            report.unchanged += 1
+            continue
+        if article.id not in known:
+            new_ids.add(article.id)
+        known[article.id] = content_hash
+        yield article, content_hash
+
+
 def _known_hashes(client, collection: str) -> dict[str, str]:
     """id -> content hash of every live article (one export, two small fields)."""
     import json
@@ -275,19 +322,13 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         live = live_collection(client, alias)
         meta = read_meta(client, live)
         known = _known_hashes(client, live)
-        changed, new_ids = [], set()
-        for article in iter_articles(files, read):
-            content_hash = article.content_hash()
-            if known.get(article.id) == content_hash:
-                report.unchanged += 1
-                continue
-            if article.id not in known:
-                new_ids.add(article.id)
-            changed.append((article, content_hash))
-            known[article.id] = content_hash
-        counts, batch = _Counts(meta), []
-        for (article, _), (doc, words, syllables) in zip(
-                changed, _progress(_converted(changed, max(1, workers or 1)), progress, "updating")):
+        new_ids: set[str] = set()
+        counts, batch, last = _Counts(meta), [], None
+        changed = _changed(iter_articles(files, read), known, new_ids, report)
+        for (article, content_hash), (doc, words, syllables) in _progress(
+                _converted(changed, max(1, workers or 1)), progress, "updating"):
+            last = (article.id, content_hash)
+            report.replaced += 1
             counts.add(article, words, syllables)
             batch.append(doc)
             if len(batch) >= BATCH:
@@ -295,13 +336,12 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
                 batch = []
         if batch:
             _import(client, live, batch)
-        if changed:
-            last_article, last_hash = changed[-1]
-            _await_everywhere(settings, _holds(live, last_article.id, last_hash))
+        if last is not None:
+            _await_everywhere(settings, _holds(live, *last))
         report.added = len(new_ids)
-        report.replaced = len(changed) - report.added
-        if changed:
-            write_meta(client, alias, live, counts.to_meta(input_hash=""))
+        report.replaced -= report.added
+        if last is not None:
+            write_meta(client, alias, live, counts.to_meta(input_hash=""), folder=root.resolve())
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live
     report.bad = read.bad
@@ -336,5 +376,55 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
             _await_everywhere(settings, _holds(live, last, None))
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@_guard
+def drop_index(root: Path, *, wait: bool = False, settings: BackendSettings | None = None) -> Report:
+    """Delete an index folder's alias and collections from the cluster."""
+    import typesense.exceptions as tse
+
+    start = time.perf_counter()
+    root = Path(root)
+    client = _client(settings)
+    alias = alias_name(root)
+    names = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "-")]
+    if not names and live_collection(client, alias) is None:
+        raise TypesenseProblem(f"no index {alias} in the Typesense cluster; nothing removed")
+    report = Report()
+    lock = writer_lock(root, wait=wait) if root.is_dir() else contextlib.nullcontext()
+    with lock:
+        with contextlib.suppress(tse.ObjectNotFound):
+            client.aliases[alias].delete()  # readers see an empty index from here on
+        for name in names:
+            _drop(client, name)
+            report.dropped.append(name)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@_guard
+def drop_orphans(settings: BackendSettings | None = None) -> Report:
+    """Delete the collections built on this host for index folders that no longer exist."""
+    import json
+
+    import typesense.exceptions as tse
+
+    start = time.perf_counter()
+    client = _client(settings)
+    report = Report()
+    if META not in {c["name"] for c in client.collections.retrieve()}:
+        return report
+    host = socket.gethostname()
+    text = client.collections[META].documents.export({"include_fields": "id,alias,folder,host"})
+    for line in filter(str.strip, text.splitlines()):
+        rec = json.loads(line)
+        folder = rec.get("folder")
+        if rec.get("host") == host and folder and not Path(folder).exists():
+            with contextlib.suppress(tse.ObjectNotFound):
+                client.aliases[rec["alias"]].delete()
+            _drop(client, rec["id"])
+            report.dropped.append(f"{rec['id']} ({folder})")
     report.seconds = time.perf_counter() - start
     return report

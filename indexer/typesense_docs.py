@@ -18,6 +18,7 @@ import calendar
 import hashlib
 import json
 import re
+import socket
 import unicodedata
 import warnings
 from datetime import datetime
@@ -158,7 +159,7 @@ def read_meta(client, collection: str) -> dict:
         return {}
 
 
-def write_meta(client, alias: str, collection: str, data: dict) -> None:
+def write_meta(client, alias: str, collection: str, data: dict, folder: Path | None = None) -> None:
     """Store a collection's metadata (creating the META collection on first use)."""
     import typesense.exceptions as tse
 
@@ -166,5 +167,7 @@ def write_meta(client, alias: str, collection: str, data: dict) -> None:
         client.collections.create(META_SCHEMA)
     except tse.ObjectAlreadyExists:
         pass
-    client.collections[META].documents.upsert({"id": collection, "alias": alias,
+    # Folder and host let `indexer drop --orphans` find collections whose index folder is gone.
+    client.collections[META].documents.upsert({"id": collection, "alias": alias, "folder": str(folder or ""),
+                                               "host": socket.gethostname(),
                                                "data": json.dumps(data, ensure_ascii=False)})

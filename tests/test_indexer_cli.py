@@ -72,3 +72,41 @@ def test_second_writer_fails_fast_with_a_clear_message(tmp_path):
 def test_delete_without_index_is_a_clear_error(tmp_path):
     done = run_cli("indexer", "delete", "--index", str(tmp_path / "none"), "x")
     assert done.returncode == 2 and "no index" in done.stderr
+
+
+def test_drop_removes_the_index_and_nothing_else(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    index = tmp_path / "ix"
+    src = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "title": "Hội nghị", "body": "Ủy ban nhân dân tỉnh họp"}])
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+    (index / "notes.txt").write_text("ghi chú của tôi", encoding="utf-8")  # a user's own file
+    serving = TestClient(create_app(Settings(index_dir=index)))
+    assert serving.get("/api/search", params={"q": "hội nghị"}).json()["total"] == 1
+    done = run_cli("indexer", "drop", "--index", str(index))
+    assert done.returncode == 0 and "removed 1 (gen-000001)" in done.stderr
+    assert sorted(p.name for p in index.iterdir()) == ["notes.txt", "write.lock"]
+    # A server that was open on it says the index is empty, and so does the CLI.
+    gone = serving.get("/api/search", params={"q": "hội nghị"})
+    assert gone.status_code == 503 and "index is empty" in gone.json()["detail"]
+    assert serving.get("/healthz").json() == {"status": "empty", "documents": 0, "version": None}
+    found = run_cli("app", "search", "--index", str(index), "hội nghị")
+    assert found.returncode != 0 and "no index" in found.stderr and "Traceback" not in found.stderr
+    # The folder takes a new build.
+    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+
+
+def test_drop_refuses_a_folder_that_is_not_an_index(tmp_path):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "report.docx").write_bytes(b"not ours")
+    done = run_cli("indexer", "drop", "--index", str(folder))
+    assert done.returncode == 2 and "holds no tracuu index" in done.stderr and "nothing removed" in done.stderr
+    assert (folder / "report.docx").read_bytes() == b"not ours"
+    done = run_cli("indexer", "drop", "--orphans")
+    assert done.returncode == 2 and "Typesense backend" in done.stderr
+    done = run_cli("indexer", "drop")
+    assert done.returncode == 2 and "--index" in done.stderr and "Traceback" not in done.stderr

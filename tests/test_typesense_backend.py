@@ -270,3 +270,34 @@ def test_an_acknowledged_write_is_read_back_from_every_node(cluster, built, tmp_
         done = cli(env, "indexer", "delete", "--index", str(index), "ts-ack-1")
         assert done.returncode == 0, done.stderr
         assert [node_app.get("/api/documents/ts-ack-1").status_code for node_app in apps] == [404, 404, 404]
+
+
+def test_drop_and_drop_orphans_remove_only_their_collections(cluster, built, client, tmp_path):
+    from indexer.backend import BackendSettings
+    from indexer.typesense_docs import alias_name, connect
+
+    index, env = built
+    admin = connect(BackendSettings(backend="typesense", typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
+                                    typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"]))
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps({"id": "ts-drop-1", "title": "Hội nghị", "body": "Sở Nội vụ họp."},
+                              ensure_ascii=False) + "\n", encoding="utf-8")
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    for folder in (kept, gone):
+        assert cli(env, "indexer", "build", "--index", str(folder), str(src)).returncode == 0
+    names = lambda: {c["name"] for c in admin.collections.retrieve()}  # noqa: E731
+    prefix = {folder: alias_name(folder) + "-" for folder in (index, kept, gone)}
+    assert all(any(n.startswith(p) for n in names()) for p in prefix.values())
+
+    done = cli(env, "indexer", "drop", "--index", str(kept))
+    assert done.returncode == 0 and "removed 1" in done.stderr, done.stderr
+    assert not any(n.startswith(prefix[kept]) for n in names())
+    done = cli(env, "indexer", "drop", "--index", str(kept))
+    assert done.returncode == 2 and "nothing removed" in done.stderr
+
+    gone.rename(tmp_path / "moved-away")  # its folder no longer exists: an orphan in the cluster
+    done = cli(env, "indexer", "drop", "--orphans")
+    assert done.returncode == 0 and str(gone) in done.stderr, done.stderr
+    assert not any(n.startswith(prefix[gone]) for n in names())
+    assert any(n.startswith(prefix[index]) for n in names())  # the live test index is untouched
+    assert client.get("/healthz").json()["documents"] > 0
