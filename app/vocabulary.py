@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from pathlib import Path
 
+from indexer import lexicon
 from indexer.analysis import fold
 
 MAX_WORD_SYLLABLES = 4
@@ -58,14 +60,11 @@ class Vocabulary:
         return list(dict.fromkeys(marked for _, marked in matches))[:limit]
 
     @classmethod
-    def from_reader(cls, reader, fields: tuple[str, ...] = ("title", "abstract", "body")) -> Vocabulary:
-        """Read document frequencies from the word and syllable lexicons."""
-        word_df: dict[str, int] = {}
-        for name in fields:
-            for text, df in _doc_frequencies(reader, name).items():
-                if "_" in text:
-                    word_df[text] = max(word_df.get(text, 0), df)
-        return cls.from_counts(word_df, _doc_frequencies(reader, "body_s"))
+    def from_reader(cls, reader, gen: Path | None = None) -> Vocabulary:
+        """Build the tables from the counts the indexer saved in gen for this reader's segments, or else
+        from the word and syllable lexicons themselves."""
+        counts = lexicon.load(gen, reader) if gen is not None else None
+        return cls.from_counts(*(counts or lexicon.read_counts(reader)))
 
     @classmethod
     def from_counts(cls, word_df: dict[str, int], syllable_df: dict[str, int]) -> Vocabulary:
@@ -132,19 +131,3 @@ class Vocabulary:
                     out.append(Restored(i, i + 1, syllable))
                 i += 1
         return out
-
-
-def _doc_frequencies(reader, fieldname: str) -> dict[str, int]:
-    """Document frequency of every term of a field, summed over the segments, in term order ({} if no field).
-
-    Each segment's lexicon is read in one sequential pass: Whoosh's multi-segment iteration looked every
-    term up again in every segment's on-disk hash table, seconds of start-up for 10,000 articles.
-    """
-    if fieldname not in reader.schema:
-        return {}
-    totals: dict[bytes, int] = {}
-    for leaf, _ in reader.leaf_readers():
-        for btext, info in leaf.iter_field(fieldname):
-            totals[btext] = totals.get(btext, 0) + info.doc_frequency()
-    # Term order as Whoosh merges it (UTF-8 bytes): ties between forms are settled by first seen.
-    return {btext.decode("utf-8"): totals[btext] for btext in sorted(totals)}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
+from indexer import lexicon
 from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
@@ -187,6 +188,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     fixer.update_document(**document_fields(article))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
+            lexicon.save(gen, ix)
             (gen / MANIFEST).write_text(json.dumps({"input_hash": digest.hexdigest(), "documents": len(seen)}),
                                         encoding="utf-8")
             report.added, report.replaced = len(seen), len(repeated)
@@ -263,6 +265,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
             writer.cancel()
             raise
         miner.save(gen / ACRONYMS_FILE)
+        lexicon.save(gen, ix)
         report.total = ix.doc_count()
         report.generation = current_generation(root).name
     report.bad = read.bad
@@ -311,13 +314,14 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
         except BaseException:
             writer.cancel()
             raise
+        lexicon.save(current_generation(root), ix)
         report.total = ix.doc_count()
         report.generation = current_generation(root).name
     report.seconds = time.perf_counter() - start
     return report
 
 
-__all__ = ["Report", "build_index", "update_index", "delete_documents", "document_fields"]
+__all__ = ["Report", "build_index", "update_index", "delete_documents", "drop_index", "document_fields"]
 
 
 def drop_index(root: Path, *, wait: bool = False) -> Report:
