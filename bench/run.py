@@ -211,7 +211,8 @@ def child_cpu_seconds() -> float:
 
 
 # Every benchmark client comes from 127.0.0.1, one address to the per-client rate limit: without this the
-# 8-client level and the bulk request would measure the limiter (429s), not the search.
+# 8-client level and the bulk request would measure the limiter (429s), not the search. (bench/load.py keeps
+# the limit: its flood is meant to be shed.)
 SERVER_ENV = {"TRACUU_RATE_LIMIT_PER_MINUTE": "0"}
 BACKEND_ENV: dict[str, str] = {}  # TRACUU_* of the backend under test (a Typesense cluster's nodes and key)
 CLUSTER = None  # the ops.typesense_cluster.Cluster under test, if any
@@ -324,12 +325,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(index: Path, port: int, log_path: Path, timeout: float = 300.0) -> tuple[subprocess.Popen, float]:
+def start_server(index: Path, port: int, log_path: Path, timeout: float = 300.0,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
     """Start `python -m app serve` and wait until /healthz answers 200; return it and its start-up time."""
     started = time.perf_counter()
     with open(log_path, "wb") as logfile:
         proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--index", str(index), "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, env=SERVER_ENV | subprocess_env(),
+                                 "--port", str(port)], cwd=ROOT, env=subprocess_env() | (env or {}),
                                 stdin=subprocess.DEVNULL,
                                 stdout=logfile, stderr=subprocess.STDOUT)
     while time.perf_counter() - started < timeout:
@@ -595,7 +597,7 @@ def bench_size(size: int, queries: list[str], warmup: list[str], duration: float
         port = free_port()
         server_log = work / "server.log"
         log(f"[{size}] starting the server on port {port}")
-        server, startup = start_server(index, port, server_log)
+        server, startup = start_server(index, port, server_log, env=SERVER_ENV)
         try:
             result["server_startup_seconds"] = startup
             warm = latency_level(port, warmup, 1, None)
