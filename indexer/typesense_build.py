@@ -11,10 +11,10 @@ import hashlib
 import multiprocessing
 import os
 import socket
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from indexer.typesense_docs import (
 )
 
 BATCH = 200  # documents per import request
-CHUNK = 2_000  # articles analysed ahead of the import
+WINDOW = 2_000  # articles read but not yet imported, at most
 SETTLE_SECONDS = 60.0
 VOCABULARY_MIN_DF = 2  # the vocabulary ignores words seen once (typos, names); keeps the metadata small
 
@@ -53,25 +53,35 @@ def _converted(items: Iterable[tuple[Article, str]], workers: int
                ) -> Iterator[tuple[tuple[Article, str], tuple[dict, set[str], set[str]]]]:
     """Each (article, hash) with its document, in input order, analysed by worker processes when workers > 1.
 
-    Input is taken CHUNK articles at a time, with one chunk analysed while the previous one is imported:
-    memory stays bounded however large the input (Pool.imap would read all of it ahead).
+    At most WINDOW articles are between the reader and the import: Pool.imap alone would read the whole
+    input ahead and queue every result while the import lags (3.5 GB at 150k articles).
     """
-    source = iter(items)
-    chunks = iter(lambda: list(islice(source, CHUNK)), [])
     if workers <= 1:
-        for chunk in chunks:
-            yield from zip(chunk, map(_convert, chunk))
+        for item in items:
+            yield item, _convert(item)
         return
     load_segmenter()  # loaded once, inherited by the forked workers
+    fed: deque = deque()  # items handed to the pool, oldest first: imap answers in the same order
+    room = threading.Semaphore(WINDOW)
+    stop = threading.Event()
+
+    def feed() -> Iterator[tuple[Article, str]]:
+        """The input, paused while WINDOW items are unanswered (runs in the pool's feeding thread)."""
+        for item in items:
+            while not room.acquire(timeout=0.5):
+                if stop.is_set():  # the consumer gave up: let the pool's thread end
+                    return
+            fed.append(item)
+            yield item
+
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        previous = None
-        for chunk in chunks:
-            job = pool.map_async(_convert, chunk, chunksize=8)
-            if previous is not None:
-                yield from zip(previous[0], previous[1].get())
-            previous = (chunk, job)
-        if previous is not None:
-            yield from zip(previous[0], previous[1].get())
+        try:
+            # A chunk is sent once full: chunks far smaller than the window, or the feeding would stall.
+            for result in pool.imap(_convert, feed(), chunksize=max(1, min(8, WINDOW // 4))):
+                yield fed.popleft(), result
+                room.release()
+        finally:
+            stop.set()
 
 
 class _Counts:
