@@ -31,7 +31,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3LeafMat
 from whoosh.filedb.filetables import _lengths as _LENGTHS
 from whoosh.filedb.filetables import _pointer as _POINTER
 from whoosh.filedb.structfile import BufferFile, StructFile
-from whoosh.reading import ReaderClosed
+from whoosh.reading import ReaderClosed, SegmentReader
 from whoosh.util.numeric import byte_to_length
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
@@ -99,7 +99,8 @@ class Engine:
         self.folder = folder  # the generation folder, for files the build wrote beside the index
         self.lock = threading.RLock()
         self.doc_count_all = self.searcher.doc_count_all()
-        self._leaves = list(self.searcher.reader().leaf_readers())
+        # An index of no article reads through an EmptyReader: no segment, nothing to score.
+        self._leaves = [(r, o) for r, o in self.searcher.reader().leaf_readers() if isinstance(r, SegmentReader)]
         for reader, _ in self._leaves:
             tindex = reader._terms._tindex
             if getattr(tindex.dbfile, "is_real", False):

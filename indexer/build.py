@@ -328,15 +328,26 @@ def drop_index(root: Path, *, wait: bool = False) -> Report:
     """Remove an index folder's generations and pointer; refuse a folder that holds no tracuu index."""
     start = time.perf_counter()
     root = Path(root)
-    generations = sorted(root.glob(PREFIX + "*")) if root.is_dir() else []
-    if not (root / POINTER).exists() and not generations:
-        raise IndexProblem(f"{root} holds no tracuu index (no {POINTER} file, no {PREFIX}* folder); nothing removed")
+    if not (root / POINTER).exists() and not _generation_folders(root):
+        raise IndexProblem(f"{root} holds no tracuu index (no {POINTER} file, no {PREFIX}NNNNNN folder); "
+                           "nothing removed")
     report = Report()
-    with writer_lock(root, wait=wait):
+    with writer_lock(root, wait=wait):  # listed under the lock: a build that was running has finished
         (root / POINTER).unlink(missing_ok=True)  # readers see an empty index from here on, never half of one
-        for gen in generations:
-            if gen.is_dir():
-                shutil.rmtree(gen, ignore_errors=True)
+        for gen in _generation_folders(root):
+            shutil.rmtree(gen, ignore_errors=True)
+            if not gen.exists():
                 report.dropped.append(gen.name)
+        left = [gen.name for gen in _generation_folders(root)]
+        if left:
+            raise IndexProblem(f"could not remove {', '.join(left)} in {root}; the index is no longer served")
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _generation_folders(root: Path) -> list[Path]:
+    """The generation folders of an index folder: gen- and digits only, never a folder of the user's."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
+                  and p.name[len(PREFIX):].isdigit())

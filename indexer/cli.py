@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a full disk, a file size limit, a read-only folder
-        print(f"error: cannot write the index ({err.strerror or err}); the live index is unchanged",
-              file=sys.stderr)
+        if args.command == "drop":
+            print(f"error: cannot remove the index ({err.strerror or err})", file=sys.stderr)
+        else:
+            print(f"error: cannot write the index ({err.strerror or err}); the live index is unchanged",
+                  file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the live index is unchanged", file=sys.stderr)

@@ -19,7 +19,8 @@ SYLLABLE_FIELD = "body_s"
 
 def segment_key(reader) -> list[str]:
     """The ids of the segments a reader reads, which name one committed state of the index."""
-    return sorted(leaf.segment().segment_id() for leaf, _ in reader.leaf_readers())
+    # An index with no segment yet (a build of no article) reads through an EmptyReader, whose segment is None.
+    return sorted(seg.segment_id() for leaf, _ in reader.leaf_readers() if (seg := leaf.segment()) is not None)
 
 
 def doc_frequencies(reader, fieldname: str) -> dict[str, int]:

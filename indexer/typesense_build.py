@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import multiprocessing
 import os
-import socket
 import threading
 import time
 from collections import Counter, deque
@@ -31,6 +30,7 @@ from indexer.typesense_docs import (
     collection_schema,
     connect,
     document_id,
+    host_id,
     live_collection,
     read_meta,
     to_document,
@@ -185,10 +185,11 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             write_meta(client, alias, name, counts.to_meta(input_hash=digest.hexdigest()),
                        folder=root.resolve())
             client.aliases.upsert(alias, {"collection_name": name})
-            _await_everywhere(settings, _points_at(alias, name))
         except BaseException:
             _drop(client, name)
             raise
+        # Past the switch the new collection is the live one: an interrupt from here on must not drop it.
+        _await_everywhere(settings, _points_at(alias, name))
         _drop_old(client, alias, keep=name)
     report.bad, report.generation = read.bad, name
     report.seconds = time.perf_counter() - start
@@ -399,12 +400,12 @@ def drop_index(root: Path, *, wait: bool = False, settings: BackendSettings | No
     root = Path(root)
     client = _client(settings)
     alias = alias_name(root)
-    names = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "-")]
-    if not names and live_collection(client, alias) is None:
-        raise TypesenseProblem(f"no index {alias} in the Typesense cluster; nothing removed")
     report = Report()
     lock = writer_lock(root, wait=wait) if root.is_dir() else contextlib.nullcontext()
-    with lock:
+    with lock:  # listed under the lock: a build that was running has switched or dropped its collection
+        names = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "-")]
+        if not names and live_collection(client, alias) is None:
+            raise TypesenseProblem(f"no index {alias} in the Typesense cluster; nothing removed")
         with contextlib.suppress(tse.ObjectNotFound):
             client.aliases[alias].delete()  # readers see an empty index from here on
         for name in names:
@@ -426,7 +427,7 @@ def drop_orphans(settings: BackendSettings | None = None) -> Report:
     report = Report()
     if META not in {c["name"] for c in client.collections.retrieve()}:
         return report
-    host = socket.gethostname()
+    host = host_id()
     text = client.collections[META].documents.export({"include_fields": "id,alias,folder,host"})
     for line in filter(str.strip, text.splitlines()):
         rec = json.loads(line)

@@ -159,6 +159,15 @@ def read_meta(client, collection: str) -> dict:
         return {}
 
 
+def host_id() -> str:
+    """This machine, for `drop --orphans`: host name plus machine id (two hosts may share a name)."""
+    try:
+        machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()
+    except OSError:
+        machine = ""
+    return f"{socket.gethostname()}:{machine}"
+
+
 def write_meta(client, alias: str, collection: str, data: dict, folder: Path | None = None) -> None:
     """Store a collection's metadata (creating the META collection on first use)."""
     import typesense.exceptions as tse
@@ -169,5 +178,5 @@ def write_meta(client, alias: str, collection: str, data: dict, folder: Path | N
         pass
     # Folder and host let `indexer drop --orphans` find collections whose index folder is gone.
     client.collections[META].documents.upsert({"id": collection, "alias": alias, "folder": str(folder or ""),
-                                               "host": socket.gethostname(),
+                                               "host": host_id(),
                                                "data": json.dumps(data, ensure_ascii=False)})

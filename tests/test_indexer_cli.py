@@ -103,10 +103,33 @@ def test_drop_refuses_a_folder_that_is_not_an_index(tmp_path):
     folder = tmp_path / "documents"
     folder.mkdir()
     (folder / "report.docx").write_bytes(b"not ours")
+    for name in ("gen-images", "gen-000001.bak"):  # named like generations, but the user's
+        (folder / name).mkdir()
+        (folder / name / "photo.jpg").write_bytes(b"mine")
     done = run_cli("indexer", "drop", "--index", str(folder))
     assert done.returncode == 2 and "holds no tracuu index" in done.stderr and "nothing removed" in done.stderr
     assert (folder / "report.docx").read_bytes() == b"not ours"
+    assert (folder / "gen-images" / "photo.jpg").exists() and (folder / "gen-000001.bak" / "photo.jpg").exists()
     done = run_cli("indexer", "drop", "--orphans")
     assert done.returncode == 2 and "Typesense backend" in done.stderr
     done = run_cli("indexer", "drop")
     assert done.returncode == 2 and "--index" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_index_of_no_article_builds_and_answers(tmp_path):
+    src = tmp_path / "empty.jsonl"
+    src.write_text("", encoding="utf-8")
+    index = tmp_path / "ix"
+    done = run_cli("indexer", "build", "--index", str(index), str(src))
+    assert done.returncode == 0 and "index holds 0" in done.stderr, done.stderr
+    found = run_cli("app", "search", "--index", str(index), "--json", "cai cach")
+    assert "Traceback" not in found.stderr
+    assert found.returncode == 0 and json.loads(found.stdout)["total"] == 0, found.stderr
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    served = TestClient(create_app(Settings(index_dir=index)))
+    for url in ("/api/search?q=cai+cach", "/?q=cai+cach", "/api/suggest?q=cai", "/feed?q=cai", "/healthz"):
+        assert served.get(url).status_code == 200, url
