@@ -57,6 +57,7 @@ class Report:
     deleted: int = 0
     missing: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # what `drop` removed: generations, collections
+    warnings: list[str] = field(default_factory=list)  # done, with something the person should know
     bad: list[BadRecord] = field(default_factory=list)
     seconds: float = 0.0
     total: int = 0

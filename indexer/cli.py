@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"... and {len(report.bad) - 50} more skipped records", file=sys.stderr)
     for doc_id in report.missing:
         print(f"not found: {doc_id}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print(_summary(args.command, report), file=sys.stderr)
     if report.bad and not getattr(args, "skip_bad", False):

@@ -189,7 +189,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             _drop(client, name)
             raise
         # Past the switch the new collection is the live one: an interrupt from here on must not drop it.
-        _await_everywhere(settings, _points_at(alias, name))
+        report.warnings += _lagging(_await_everywhere(settings, _points_at(alias, name)))
         _drop_old(client, alias, keep=name)
     report.bad, report.generation = read.bad, name
     report.seconds = time.perf_counter() - start
@@ -208,7 +208,7 @@ def _settled_count(client, collection: str, expected: int, timeout: float = SETT
 
 
 def _await_everywhere(settings: BackendSettings | None, applied: Callable[[Any], bool],
-                      timeout: float = SETTLE_SECONDS) -> None:
+                      timeout: float = SETTLE_SECONDS) -> list[str]:
     """Return once applied(node) holds on every reachable node, or after timeout seconds.
 
     Raft acknowledges a write once a majority logged it, and a follower answers reads from what it has
@@ -234,6 +234,15 @@ def _await_everywhere(settings: BackendSettings | None, applied: Callable[[Any],
                     pending.discard(url)
         if pending:
             time.sleep(0.05)
+    return sorted(pending)
+
+
+def _lagging(nodes: list[str]) -> list[str]:
+    """A warning for the person at the terminal when nodes had not applied the write in time."""
+    if not nodes:
+        return []
+    return [f"{', '.join(nodes)} had not applied this write after {SETTLE_SECONDS:.0f} s; it is committed "
+            "and the node(s) will serve it once caught up"]
 
 
 def _holds(collection: str, doc_id: str, content_hash: str | None) -> Callable[[Any], bool]:
@@ -348,7 +357,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         if batch:
             _import(client, live, batch)
         if last is not None:
-            _await_everywhere(settings, _holds(live, *last))
+            report.warnings += _lagging(_await_everywhere(settings, _holds(live, *last)))
         report.added = len(new_ids)
         report.replaced -= report.added
         if last is not None:
@@ -384,7 +393,7 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
             except tse.ObjectNotFound:
                 report.missing.append(doc_id)
         if report.deleted:
-            _await_everywhere(settings, _holds(live, last, None))
+            report.warnings += _lagging(_await_everywhere(settings, _holds(live, last, None)))
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live
     report.seconds = time.perf_counter() - start

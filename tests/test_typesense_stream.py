@@ -46,3 +46,14 @@ def test_an_import_that_fails_half_way_does_not_hang(monkeypatch):
     worker = threading.Thread(target=consume, daemon=True)
     worker.start()
     assert finished.wait(30), "the pipeline did not end after its consumer stopped"
+
+
+def test_a_lagging_node_is_named_and_a_down_node_skipped():
+    from indexer.backend import BackendSettings
+
+    down = BackendSettings(backend="typesense", typesense_nodes="http://127.0.0.1:1", typesense_api_key="k")
+    # Connection refused: a node that is down catches up from the Raft log later; nothing to wait for.
+    assert typesense_build._await_everywhere(down, typesense_build._holds("c", "a1", "h"), timeout=5) == []
+    lagging = typesense_build._await_everywhere(down, lambda node: False, timeout=0.3)
+    assert lagging == ["http://127.0.0.1:1"]
+    assert "had not applied this write" in typesense_build._lagging(lagging)[0]
