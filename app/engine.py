@@ -22,7 +22,6 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -136,7 +135,7 @@ class Engine:
                 # searcher's lock must stay free for queries meanwhile. Term statistics of a commit
                 # newer than the searcher's would do no harm here.
                 with self.index.reader() as reader:
-                    self._vocabulary = Vocabulary.from_reader(reader, Path(self.index.storage.folder))
+                    self._vocabulary = Vocabulary.from_reader(reader, self.folder)
         return self._vocabulary
 
     def expander(self):

@@ -31,6 +31,7 @@ from indexer.store import (
     PREFIX,
     IndexProblem,
     current_generation,
+    generation_folders,
     new_generation,
     open_index,
     switch_to,
@@ -315,40 +316,33 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
         except BaseException:
             writer.cancel()
             raise
-        lexicon.save(current_generation(root), ix)
+        gen = current_generation(root)
+        lexicon.save(gen, ix)
         report.total = ix.doc_count()
-        report.generation = current_generation(root).name
+        report.generation = gen.name
     report.seconds = time.perf_counter() - start
     return report
-
-
-__all__ = ["Report", "build_index", "update_index", "delete_documents", "drop_index", "document_fields"]
 
 
 def drop_index(root: Path, *, wait: bool = False) -> Report:
     """Remove an index folder's generations and pointer; refuse a folder that holds no tracuu index."""
     start = time.perf_counter()
     root = Path(root)
-    if not (root / POINTER).exists() and not _generation_folders(root):
+    if not (root / POINTER).exists() and not generation_folders(root):
         raise IndexProblem(f"{root} holds no tracuu index (no {POINTER} file, no {PREFIX}NNNNNN folder); "
                            "nothing removed")
     report = Report()
     with writer_lock(root, wait=wait):  # listed under the lock: a build that was running has finished
         (root / POINTER).unlink(missing_ok=True)  # readers see an empty index from here on, never half of one
-        for gen in _generation_folders(root):
+        for gen in generation_folders(root):
             shutil.rmtree(gen, ignore_errors=True)
             if not gen.exists():
                 report.dropped.append(gen.name)
-        left = [gen.name for gen in _generation_folders(root)]
+        left = [gen.name for gen in generation_folders(root)]
         if left:
             raise IndexProblem(f"could not remove {', '.join(left)} in {root}; the index is no longer served")
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _generation_folders(root: Path) -> list[Path]:
-    """The generation folders of an index folder: gen- and digits only, never a folder of the user's."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
-                  and p.name[len(PREFIX):].isdigit())
+__all__ = ["Report", "build_index", "update_index", "delete_documents", "drop_index", "document_fields"]

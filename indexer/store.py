@@ -66,7 +66,7 @@ def open_index(root: Path) -> whoosh_index.Index:
 def new_generation(root: Path) -> Path:
     """Create and return an empty folder for the next generation."""
     root.mkdir(parents=True, exist_ok=True)
-    numbers = [int(p.name[len(PREFIX):]) for p in root.glob(PREFIX + "*") if p.name[len(PREFIX):].isdigit()]
+    numbers = [int(p.name[len(PREFIX):]) for p in generation_folders(root)]
     gen = root / f"{PREFIX}{max(numbers, default=0) + 1:06d}"
     gen.mkdir()
     return gen
@@ -85,9 +85,17 @@ def switch_to(root: Path, gen: Path) -> None:
 
 def remove_old_generations(root: Path, keep: Path) -> None:
     """Delete generations other than keep; readers still holding one keep their open files (POSIX)."""
-    for old in root.glob(PREFIX + "*"):
-        if old.is_dir() and old.name != keep.name:
+    for old in generation_folders(root):
+        if old.name != keep.name:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def generation_folders(root: Path) -> list[Path]:
+    """The generation folders of an index folder: gen- and digits only, never a folder of the user's."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
+                  and p.name[len(PREFIX):].isdigit())
 
 
 @contextlib.contextmanager

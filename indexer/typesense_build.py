@@ -20,7 +20,7 @@ from typing import Any
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, backend_settings
-from indexer.build import Report, _progress
+from indexer.build import Report, _input_hash, _progress
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.store import writer_lock
 from indexer.typesense_docs import (
@@ -220,14 +220,15 @@ def _await_everywhere(settings: BackendSettings | None, applied: Callable[[Any],
     import typesense.exceptions as tse
 
     settings = settings or backend_settings()
-    pending = set(settings.nodes)
+    # One client per node, without fail-over: the question is what that very node serves.
+    nodes = {url: connect(settings.model_copy(update={"typesense_nodes": url, "typesense_timeout": 2.0}), retries=0)
+             for url in settings.nodes}
+    pending = set(nodes)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for url in sorted(pending):
-            node = connect(settings.model_copy(update={"typesense_nodes": url, "typesense_timeout": 2.0}),
-                           retries=0)
             try:
-                if applied(node):
+                if applied(nodes[url]):
                     pending.discard(url)
             except (httpx.HTTPError, tse.TypesenseClientError, OSError) as err:
                 if _unreachable(err):
@@ -281,21 +282,16 @@ def _drop(client, collection: str) -> None:
             pass
 
 
+def _collections_of(client, alias: str) -> list[str]:
+    """Every collection built for an alias: the live one, earlier ones, those of builds that were killed."""
+    return [info["name"] for info in client.collections.retrieve() if info["name"].startswith(alias + "-")]
+
+
 def _drop_old(client, alias: str, keep: str) -> None:
-    """Delete this alias's earlier collections, including those of builds that were killed."""
-    for info in client.collections.retrieve():
-        name = info["name"]
-        if name != keep and name.startswith(alias + "-"):
+    """Delete this alias's collections other than keep."""
+    for name in _collections_of(client, alias):
+        if name != keep:
             _drop(client, name)
-
-
-def _input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
-    """A hash of every article read from files, in order, and how many there were."""
-    digest, count = hashlib.blake2b(digest_size=16), 0
-    for article in iter_articles(files, read):
-        digest.update(article.content_hash().encode())
-        count += 1
-    return digest.hexdigest(), count
 
 
 def _changed(articles: Iterable[Article], known: dict[str, str], new_ids: set[str],
@@ -412,7 +408,7 @@ def drop_index(root: Path, *, wait: bool = False, settings: BackendSettings | No
     report = Report()
     lock = writer_lock(root, wait=wait) if root.is_dir() else contextlib.nullcontext()
     with lock:  # listed under the lock: a build that was running has switched or dropped its collection
-        names = [c["name"] for c in client.collections.retrieve() if c["name"].startswith(alias + "-")]
+        names = _collections_of(client, alias)
         if not names and live_collection(client, alias) is None:
             raise TypesenseProblem(f"no index {alias} in the Typesense cluster; nothing removed")
         with contextlib.suppress(tse.ObjectNotFound):
