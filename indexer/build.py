@@ -14,7 +14,6 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -23,13 +22,13 @@ from indexer import lexicon
 from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
+from indexer.backend import BackendSettings, IndexProblem, Report
 from indexer.fastwriter import FastMpWriter, FastSegmentWriter, FastSubWriter
-from indexer.readers import Article, BadRecord, ReadResult, expand_sources, iter_articles
+from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
 from indexer.store import (
     POINTER,
     PREFIX,
-    IndexProblem,
     current_generation,
     generation_folders,
     new_generation,
@@ -46,27 +45,6 @@ WRITER_MB = 256
 # copied into memory (a 150k-article index took 5 GB of RSS to open); plain files are read on demand.
 # FastSegmentWriter always writes them so; this is for Whoosh's own writer (deletions).
 WRITER_OPTIONS = {"compound": False}
-
-
-@dataclass
-class Report:
-    """What a write operation did, for the summary line and for scripts."""
-
-    added: int = 0
-    replaced: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    missing: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)  # what `drop` removed: generations, collections
-    warnings: list[str] = field(default_factory=list)  # done, with something the person should know
-    bad: list[BadRecord] = field(default_factory=list)
-    seconds: float = 0.0
-    total: int = 0
-    generation: str = ""
-
-    @property
-    def skipped(self) -> int:
-        return len(self.bad)
 
 
 def document_fields(article: Article, content_hash: str | None = None) -> dict:
@@ -134,7 +112,7 @@ def _writer(ix, workers: int):
     return _BuildWriter(ix, procs=workers, batchsize=64, limitmb=WRITER_MB // workers)
 
 
-def _progress(iterable: Iterable, enabled: bool, desc: str) -> Iterable:
+def progress_bar(iterable: Iterable, enabled: bool, desc: str) -> Iterable:
     """Wrap with a tqdm bar on a terminal; otherwise return the iterable as is."""
     if not enabled:
         return iterable
@@ -154,8 +132,8 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         live = current_generation(root)
         if live is not None:
             # Rebuilding unchanged input only re-reads it: hashing is cheap, segmentation is not.
-            input_hash, count = _input_hash(files, read)
-            if _manifest(live).get("input_hash") == input_hash and _opens(root):
+            hashed, count = input_hash(files, read)
+            if _manifest(live).get("input_hash") == hashed and _opens(root):
                 report.unchanged, report.total, report.generation = count, count, live.name
                 report.bad = read.bad
                 report.seconds = time.perf_counter() - start
@@ -168,9 +146,9 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             seen: set[str] = set()
             repeated: dict[str, Article] = {}
             miner = AcronymMiner()
-            digest = hashlib.blake2b(digest_size=16)  # the same input hash _input_hash computes, in one pass
+            digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
             try:
-                for article in _progress(iter_articles(files, read), progress, "indexing"):
+                for article in progress_bar(iter_articles(files, read), progress, "indexing"):
                     content_hash = article.content_hash()
                     digest.update(content_hash.encode())
                     miner.add(article.title, article.abstract, article.body)
@@ -208,7 +186,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     return report
 
 
-def _input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
+def input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
     """A hash of every article read from files, in order, and how many there were."""
     digest, count = hashlib.blake2b(digest_size=16), 0
     for article in iter_articles(files, read):
@@ -253,7 +231,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         gen = current_generation(root)
         miner.merge_file(gen / ACRONYMS_FILE)
         try:
-            for article in _progress(changed, progress, "updating"):
+            for article in progress_bar(changed, progress, "updating"):
                 miner.add(article.title, article.abstract, article.body)
                 if article.id in known:
                     report.replaced += 1
@@ -345,4 +323,31 @@ def drop_index(root: Path, *, wait: bool = False) -> Report:
     return report
 
 
-__all__ = ["Report", "build_index", "update_index", "delete_documents", "drop_index", "document_fields"]
+class WhooshWriter:
+    """The IndexWriter of the embedded Whoosh index (indexer.backend's contract)."""
+
+    def __init__(self, settings: BackendSettings | None = None):
+        self.settings = settings
+
+    def build(self, root: Path, sources: Iterable[str | Path], *, workers: int | None = None,
+              progress: bool = False, wait: bool = False) -> Report:
+        """A fresh generation from sources, made live once complete."""
+        return build_index(root, sources, workers=workers, progress=progress, wait=wait)
+
+    def update(self, root: Path, sources: Iterable[str | Path], *, workers: int | None = None,
+               progress: bool = False, wait: bool = False) -> Report:
+        """Add or replace articles by id in the live generation."""
+        return update_index(root, sources, workers=workers, progress=progress, wait=wait)
+
+    def delete(self, root: Path, ids: Iterable[str], *, wait: bool = False) -> Report:
+        """Delete articles by id from the live generation."""
+        return delete_documents(root, ids, wait=wait)
+
+    def drop(self, root: Path, *, wait: bool = False) -> Report:
+        """Remove the generations and the pointer."""
+        return drop_index(root, wait=wait)
+
+    def drop_orphans(self) -> Report:
+        """Nothing to find: a Whoosh index lives in its folder."""
+        raise IndexProblem("--orphans is for the Typesense backend (TRACUU_BACKEND=typesense); "
+                           "a Whoosh index is dropped with --index DIR")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from indexer import build
-from indexer.backend import backend_settings
-from indexer.build import Report
+from indexer.backend import IndexBusy, IndexMissing, IndexProblem, Report, backend_settings, index_writer
 from indexer.readers import SourceError
-from indexer.store import IndexProblem
-from indexer.typesense_docs import TypesenseProblem
 
 EPILOG_BUILD = """example:
   python -m indexer build --index data/index corpus/
-  python -m indexer build --index data/index news.jsonl.xz more/ --skip-bad"""
+  python -m indexer build --index data/index news.jsonl.xz more/ --skip-bad
+  python -m indexer build --index data/index corpus/ --json     # the outcome as one JSON object on stdout
+
+exit status: 0 done; 1 done, but malformed records were skipped (without --skip-bad) or ids were not found;
+2 nothing changed (bad arguments or setting, unreadable source, busy or broken index, full disk)."""
+JSON_HELP = ("print the outcome as one JSON object on stdout: the report (added, replaced, unchanged, deleted, "
+             "missing, bad, total, ...) or {\"error\": MESSAGE, \"kind\": busy|missing|index|source|disk}")
 EPILOG_UPDATE = """example:
   python -m indexer update --index data/index new-articles.jsonl"""
 EPILOG_DELETE = """example:
@@ -47,12 +50,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="segmentation processes (default: one per core)")
         cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
         cmd.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+        cmd.add_argument("--json", action="store_true", help=JSON_HELP)
     cmd = sub.add_parser("delete", help="delete articles by id", description="delete articles by id",
                          epilog=EPILOG_DELETE, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
     cmd.add_argument("ids", nargs="+", metavar="ID", help="article ids")
     cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
     cmd.add_argument("--quiet", action="store_true", help="no summary")
+    cmd.add_argument("--json", action="store_true", help=JSON_HELP)
     drop_help = "remove an index: its generations (Whoosh) or its collections (Typesense)"
     cmd = sub.add_parser("drop", help=drop_help, description=drop_help + ". A folder that holds no index is "
                          "refused; files of your own in it are never touched.", epilog=EPILOG_DROP,
@@ -63,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="Typesense only: drop the collections built on this host whose index folder is gone")
     cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
     cmd.add_argument("--quiet", action="store_true", help="no summary")
+    cmd.add_argument("--json", action="store_true", help=JSON_HELP)
     return parser
 
 
@@ -78,48 +84,57 @@ def _summary(command: str, report: Report) -> str:
     return f"{command}: {text}; index holds {report.total}; {report.seconds:.2f} s"
 
 
+def _fail(args, kind: str, message: str) -> int:
+    """Report an operation that changed nothing: a line on stderr, and JSON on stdout when asked."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "kind": kind}, ensure_ascii=False))
+    return 2
+
+
+def _run(args, settings) -> Report:
+    """Carry out the command with the configured backend's writer."""
+    writer = index_writer(settings)
+    if args.command == "build":
+        return writer.build(args.index, args.sources, workers=args.workers, progress=_progress(args), wait=args.wait)
+    if args.command == "update":
+        return writer.update(args.index, args.sources, workers=args.workers, progress=_progress(args),
+                             wait=args.wait)
+    if args.command == "delete":
+        return writer.delete(args.index, args.ids, wait=args.wait)
+    if args.orphans:
+        return writer.drop_orphans()
+    return writer.drop(args.index, wait=args.wait)
+
+
+def _progress(args) -> bool:
+    """A progress bar only for a person at a terminal."""
+    return not args.quiet and not args.json and sys.stderr.isatty()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors are one clear line on stderr and a non-zero exit."""
     args = _parser().parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
-    progress = not args.quiet and sys.stderr.isatty()
+        return _fail(args, "usage", "--workers must be at least 1")
     try:
         settings = backend_settings()
     except ValidationError as err:
-        print(f"error: bad TRACUU_* setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}", file=sys.stderr)
-        return 2
-    ops = build
-    if settings.backend == "typesense":
-        from indexer import typesense_build as ops
+        return _fail(args, "usage", f"bad TRACUU_* setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}")
     try:
-        if args.command == "build":
-            report = ops.build_index(args.index, args.sources, workers=args.workers, progress=progress,
-                                     wait=args.wait)
-        elif args.command == "update":
-            report = ops.update_index(args.index, args.sources, workers=args.workers, progress=progress,
-                                      wait=args.wait)
-        elif args.command == "delete":
-            report = ops.delete_documents(args.index, args.ids, wait=args.wait)
-        elif args.orphans:
-            if settings.backend != "typesense":
-                print("error: --orphans is for the Typesense backend (TRACUU_BACKEND=typesense); "
-                      "a Whoosh index is dropped with --index DIR", file=sys.stderr)
-                return 2
-            report = ops.drop_orphans()
-        else:
-            report = ops.drop_index(args.index, wait=args.wait)
-    except (SourceError, IndexProblem, TypesenseProblem) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        report = _run(args, settings)
+    except IndexBusy as err:
+        return _fail(args, "busy", str(err))
+    except IndexMissing as err:
+        return _fail(args, "missing", str(err))
+    except SourceError as err:
+        return _fail(args, "source", str(err))
+    except IndexProblem as err:
+        return _fail(args, "index", str(err))
     except OSError as err:  # a full disk, a file size limit, a read-only folder
         if args.command == "drop":
-            print(f"error: cannot remove the index ({err.strerror or err})", file=sys.stderr)
-        else:
-            print(f"error: cannot write the index ({err.strerror or err}); the live index is unchanged",
-                  file=sys.stderr)
-        return 2
+            return _fail(args, "disk", f"cannot remove the index ({err.strerror or err})")
+        return _fail(args, "disk", f"cannot write the index ({err.strerror or err}); the live index is unchanged")
     except KeyboardInterrupt:
         print("interrupted: the live index is unchanged", file=sys.stderr)
         return 130
@@ -133,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print(_summary(args.command, report), file=sys.stderr)
+    if args.json:
+        print(report.to_json())
     if report.bad and not getattr(args, "skip_bad", False):
         return 1
     if report.missing:

@@ -22,21 +22,14 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
+from indexer.backend import IndexBusy, IndexMissing, IndexProblem
+
+__all__ = ["IndexBusy", "IndexMissing", "IndexProblem", "current_generation", "open_index", "new_generation",
+           "switch_to", "generation_folders", "writer_lock", "latest_commit"]
+
 POINTER = "CURRENT"
 LOCK = "write.lock"
 PREFIX = "gen-"
-
-
-class IndexProblem(Exception):
-    """A problem with the index folder, worded for the person at the terminal."""
-
-
-class IndexMissing(IndexProblem):
-    """No built index in the folder."""
-
-
-class IndexBusy(IndexProblem):
-    """Another writer holds the lock."""
 
 
 def current_generation(root: Path) -> Path | None:
@@ -61,6 +54,15 @@ def open_index(root: Path) -> whoosh_index.Index:
         return whoosh_index.open_dir(str(gen))
     except Exception as err:  # Whoosh raises many kinds for damaged files
         raise IndexProblem(f"the index in {gen} cannot be opened ({type(err).__name__}); rebuild it") from None
+
+
+def latest_commit(gen: Path) -> int:
+    """The newest Whoosh commit number in a generation folder (cheap: one directory listing)."""
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    # The one private name of Whoosh's used: its own way to find the newest table of contents.
+    return TOC._latest_generation(FileStorage(str(gen)), "MAIN")
 
 
 def new_generation(root: Path) -> Path:

@@ -19,8 +19,8 @@ from typing import Any
 
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
-from indexer.backend import BackendSettings, backend_settings
-from indexer.build import Report, _input_hash, _progress
+from indexer.backend import BackendSettings, Report, backend_settings
+from indexer.build import input_hash, progress_bar
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.store import writer_lock
 from indexer.typesense_docs import (
@@ -150,8 +150,8 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         live = live_collection(client, alias)
         if live is not None:
             # Rebuilding unchanged input only re-reads it: hashing is cheap, analysis is not.
-            input_hash, count = _input_hash(files, read)
-            if read_meta(client, live).get("input_hash") == input_hash:
+            hashed, count = input_hash(files, read)
+            if read_meta(client, live).get("input_hash") == hashed:
                 report.unchanged = report.total = count
                 report.bad, report.generation = read.bad, live
                 report.seconds = time.perf_counter() - start
@@ -161,10 +161,10 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         client.collections.create(collection_schema(name))
         try:
             counts, seen, batch = _Counts(), set(), []
-            digest = hashlib.blake2b(digest_size=16)  # the same input hash _input_hash computes, in one pass
+            digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
             items = ((article, article.content_hash()) for article in iter_articles(files, read))
             converted = _converted(items, max(1, workers or os.cpu_count() or 1))
-            for (article, content_hash), (doc, words, syllables) in _progress(converted, progress, "indexing"):
+            for (article, content_hash), (doc, words, syllables) in progress_bar(converted, progress, "indexing"):
                 digest.update(content_hash.encode())
                 if article.id in seen:
                     report.replaced += 1  # the later record of a repeated id wins, as with Whoosh
@@ -341,7 +341,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         new_ids: set[str] = set()
         counts, batch, last = _Counts(meta), [], None
         changed = _changed(iter_articles(files, read), known, new_ids, report)
-        for (article, content_hash), (doc, words, syllables) in _progress(
+        for (article, content_hash), (doc, words, syllables) in progress_bar(
                 _converted(changed, max(1, workers or 1)), progress, "updating"):
             last = (article.id, content_hash)
             report.replaced += 1
@@ -444,3 +444,32 @@ def drop_orphans(settings: BackendSettings | None = None) -> Report:
             report.dropped.append(f"{rec['id']} ({folder})")
     report.seconds = time.perf_counter() - start
     return report
+
+
+class TypesenseWriter:
+    """The IndexWriter of a Typesense cluster (indexer.backend's contract)."""
+
+    def __init__(self, settings: BackendSettings | None = None):
+        self.settings = settings
+
+    def build(self, root: Path, sources: Iterable[str | Path], *, workers: int | None = None,
+              progress: bool = False, wait: bool = False) -> Report:
+        """A fresh collection from sources; the alias moves once it is complete."""
+        return build_index(root, sources, workers=workers, progress=progress, wait=wait, settings=self.settings)
+
+    def update(self, root: Path, sources: Iterable[str | Path], *, workers: int | None = None,
+               progress: bool = False, wait: bool = False) -> Report:
+        """Add or replace articles by id in the live collection."""
+        return update_index(root, sources, workers=workers, progress=progress, wait=wait, settings=self.settings)
+
+    def delete(self, root: Path, ids: Iterable[str], *, wait: bool = False) -> Report:
+        """Delete articles by id from the live collection."""
+        return delete_documents(root, ids, wait=wait, settings=self.settings)
+
+    def drop(self, root: Path, *, wait: bool = False) -> Report:
+        """Remove the alias and its collections."""
+        return drop_index(root, wait=wait, settings=self.settings)
+
+    def drop_orphans(self) -> Report:
+        """Remove the collections built on this host whose index folder is gone."""
+        return drop_orphans(self.settings)

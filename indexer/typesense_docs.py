@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.analysis import analyse, fold
-from indexer.backend import BackendSettings
+from indexer.backend import BackendSettings, IndexProblem
 from indexer.readers import Article
 
 TEXT_FIELDS = ("title", "abstract", "body")
@@ -39,7 +39,7 @@ _MARKS = {"\u0301": "1", "\u0300": "2", "\u0309": "3", "\u0303": "4", "\u0323": 
 _NAME_RE = re.compile(r"[^a-z0-9]+")
 
 
-class TypesenseProblem(RuntimeError):
+class TypesenseProblem(IndexProblem):
     """The cluster cannot be reached or refused a request; the message says which and why."""
 
 

@@ -58,14 +58,24 @@ def _indexer_env(settings: Settings) -> dict[str, str]:
             "TRACUU_TYPESENSE_API_KEY": settings.typesense_api_key}
 
 
-def _run_indexer(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    """Run one indexer command against the service's index; 503 when it cannot finish."""
-    cmd = [sys.executable, "-m", "indexer", args[0], "--index", str(settings.index_dir), "--wait", *args[1:]]
+def _run_indexer(settings: Settings, *args: str) -> dict:
+    """Run one indexer command against the service's index and return its JSON outcome; 503 when it
+    cannot finish or gave none."""
+    cmd = [sys.executable, "-m", "indexer", args[0], "--index", str(settings.index_dir), "--wait", "--quiet",
+           "--json", *args[1:]]
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S, env=_indexer_env(settings))
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=WRITE_TIMEOUT_S,
+                              env=_indexer_env(settings))
     except subprocess.TimeoutExpired:
         raise HTTPException(503, "the index is busy; the write was not applied, try again"
                                  " / chỉ mục đang bận, chưa ghi được; hãy thử lại") from None
+    try:
+        outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        outcome = None
+    if not isinstance(outcome, dict):  # the indexer died before it could say anything
+        raise HTTPException(503, "the write could not be applied; try again / chưa ghi được, hãy thử lại")
+    return outcome
 
 
 @router.put("/api/documents/{doc_id}", summary="Add or replace one article (bearer token)")
@@ -80,24 +90,23 @@ def put_document(doc_id: str, article: ArticleIn,
     with tempfile.TemporaryDirectory(prefix="tracuu-put-") as tmp:
         path = Path(tmp) / "article.jsonl"
         path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
-        done = _run_indexer(settings, "update", str(path))
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["the indexer failed"]
-        rejected = "skipped" in done.stderr
-        # The record's own complaint ("skipped FILE:1: 'published' must be ..."), not the summary after it.
-        reason = next((line for line in lines if rejected and line.startswith("skipped ")), lines[-1])
-        reason = reason.replace(str(path), "article").replace(str(settings.index_dir), "index")
-        raise HTTPException(422 if rejected else 503, f"the article was not indexed: {reason} / bài viết chưa được "
-                            + ("ghi vào chỉ mục vì dữ liệu không hợp lệ" if rejected else "ghi vào chỉ mục"))
+        outcome = _run_indexer(settings, "update", str(path))
+    if outcome.get("bad"):  # the record's own complaint: "'published' must be an ISO date ..."
+        reason = outcome["bad"][0].get("reason", "invalid article")
+        raise HTTPException(422, f"the article was not indexed: {reason} / bài viết chưa được ghi vào chỉ mục "
+                                 "vì dữ liệu không hợp lệ")
+    if "error" in outcome:
+        reason = str(outcome["error"]).replace(str(settings.index_dir), "index")
+        raise HTTPException(503, f"the article was not indexed: {reason} / bài viết chưa được ghi vào chỉ mục")
     return {"id": doc_id, "status": "indexed"}
 
 
 @router.delete("/api/documents/{doc_id}", summary="Delete one article (bearer token)")
 def delete_document(doc_id: str, settings: Annotated[Settings, Depends(require_token)]) -> dict:
     """Remove the article; 404 when there is none with that id."""
-    done = _run_indexer(settings, "delete", doc_id)
-    if f"not found: {doc_id}" in done.stderr:
+    outcome = _run_indexer(settings, "delete", doc_id)
+    if doc_id in outcome.get("missing", ()):
         raise HTTPException(404, f"no article with id {doc_id!r} / không có bài viết mã {doc_id!r}")
-    if done.returncode != 0:
+    if "error" in outcome:
         raise HTTPException(503, "the delete could not be applied; try again / chưa xoá được, hãy thử lại")
     return {"id": doc_id, "status": "deleted"}
