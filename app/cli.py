@@ -10,10 +10,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.search import Filters, QueryError, SearchService, SearchTimeout, make_service
+from app.search import Filters, QueryError, SearchService, SearchTimeout, missing_index_message
 from app.settings import get_settings
-from indexer.store import IndexMissing, IndexProblem
-from indexer.typesense_docs import TypesenseProblem
+from indexer.backend import IndexMissing, IndexProblem
 
 EPILOG_SERVE = """example:
   python -m app serve --index data/index --port 8000"""
@@ -130,12 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
         return 0
     try:
-        service = make_service(args.index, get_settings())
+        service = SearchService(args.index, settings=get_settings())
         try:
-            service.engine()
+            service.snapshot()
         except IndexMissing:
-            raise IndexMissing(f"no index in {args.index}: build one with "
-                               f"`python -m indexer build --index {args.index} corpus/`") from None
+            raise IndexMissing(missing_index_message(args.index)) from None
         if args.timeout_ms > 0:
             # The clock is for the searches: one-time loads (pyvi, the vocabulary) happen before it starts.
             service.warm_up()
@@ -148,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
         with service.batch():  # one look for a new index version a second, not one a line
             return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
-    except (IndexMissing, IndexProblem, QueryError, TypesenseProblem) as err:
+    except (IndexProblem, QueryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

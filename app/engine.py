@@ -17,7 +17,6 @@ import os
 import pickle
 import struct
 import threading
-import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from whoosh.filedb.filetables import _pointer as _POINTER
 from whoosh.filedb.structfile import BufferFile, StructFile
 from whoosh.reading import ReaderClosed, SegmentReader
 from whoosh.util.numeric import byte_to_length
+
+from indexer.backend import check_deadline
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
 # Terms whose per-segment statistics are kept (≈ 400 bytes each, 40 MB at most): a bulk of 1,000 queries asks
@@ -56,18 +57,6 @@ _DOCS_PER_CHECK = 256
 
 _NO_DATE = 2**64 - 1
 _LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float32)
-
-
-class SearchTimeout(Exception):
-    """A search ran past its deadline and was stopped part-way."""
-
-    query_id: object = None  # set by a bulk run: which of its queries overran
-
-
-def check_deadline(deadline: float | None) -> None:
-    """Raise SearchTimeout once time.monotonic() has passed deadline; None means no bound."""
-    if deadline is not None and time.monotonic() > deadline:
-        raise SearchTimeout
 
 
 @dataclass
@@ -129,19 +118,21 @@ class Engine:
         """Tone-mark restoration table of this index version (built on first use)."""
         with self._vocabulary_lock:
             if self._vocabulary is None:
-                from app.vocabulary import Vocabulary
+                from app.understanding.vocabulary import Vocabulary
+                from indexer import lexicon
 
                 # A reader of its own: reading the lexicons takes seconds on a large index, and the
                 # searcher's lock must stay free for queries meanwhile. Term statistics of a commit
                 # newer than the searcher's would do no harm here.
                 with self.index.reader() as reader:
-                    self._vocabulary = Vocabulary.from_reader(reader, self.folder)
+                    counts = lexicon.load(self.folder, reader) if self.folder is not None else None
+                    self._vocabulary = Vocabulary.from_counts(*(counts or lexicon.read_counts(reader)))
         return self._vocabulary
 
     def expander(self):
         """Acronym table: the glossary plus what the build mined from this index's articles."""
         if self._expander is None:
-            from app.expansion import Expander
+            from app.understanding.expansion import Expander
             from indexer import acronyms
 
             self._expander = Expander(acronyms.table(acronyms.load(self.folder / acronyms.FILE)))

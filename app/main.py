@@ -13,12 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.engine import SearchTimeout
 from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, feed, pages, writes
-from app.search import make_service
+from app.search import SearchService
 from app.settings import Settings, get_settings
-from indexer.store import IndexMissing, IndexProblem
+from indexer.backend import IndexMissing, IndexProblem, SearchTimeout
 
 STATIC_DIR = Path(__file__).parent / "static"
 TIMEOUT_RETRY_AFTER_S = 2
@@ -120,7 +119,7 @@ class BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app around one search service over settings.index_dir."""
     settings = settings or get_settings()
-    service = make_service(settings.index_dir, settings)
+    service = SearchService(settings.index_dir, settings=settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -190,7 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(SearchTimeout)
     async def on_timeout(request: Request, exc: SearchTimeout) -> JSONResponse:
-        # The search stopped itself (app/engine.py checks its deadline): no thread keeps working on it.
+        # The search stopped itself (the backends check its deadline): no thread keeps working on it.
         seconds = f"{settings.search_timeout_ms / 1000:g}"
         which = f" {exc.query_id!r}" if exc.query_id is not None else ""
         return JSONResponse({"detail": f"the search{which} took longer than {seconds} s and was stopped;"

@@ -1,18 +1,23 @@
-"""Ranking weights in one place; the defaults were tuned on the dev sets by bench/tune.py."""
+"""Ranking weights in one place; the defaults were tuned on the dev sets by bench/tune.py.
+
+Field boosts and length normalisation default to the declaration of the text fields
+(indexer/fields.py); the attributes named after a field override them for tuning.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from indexer.fields import TEXT_FIELDS, text_field
 
 
 @dataclass(frozen=True)
 class Weights:
     """Field boosts, clause weights and BM25F parameters."""
 
-    # A word in the title says more about the article than one in the body.
-    title: float = 4.0
-    abstract: float = 1.5
-    body: float = 1.0
+    title: float = text_field("title").boost
+    abstract: float = text_field("abstract").boost
+    body: float = text_field("body").boost
     # Clause weights, per query concept.
     word: float = 1.0  # a pyvi word with its marks
     marked_syllable: float = 0.8  # a syllable with the right marks, where segmentation differed
@@ -25,19 +30,19 @@ class Weights:
     phrase_strength: float = 1.5  # a quoted phrase counts more than free text
     # BM25F.
     k1: float = 1.2
-    b_title: float = 0.6
-    b_abstract: float = 0.6
-    b_body: float = 0.75
+    b_title: float = text_field("title").b
+    b_abstract: float = text_field("abstract").b
+    b_body: float = text_field("body").b
 
     @property
     def fields(self) -> dict[str, float]:
         """Boost of each text field."""
-        return {"title": self.title, "abstract": self.abstract, "body": self.body}
+        return {f.name: getattr(self, f.name, f.boost) for f in TEXT_FIELDS}
 
     @property
     def b(self) -> dict[str, float]:
         """Length normalisation of each text field."""
-        return {"title": self.b_title, "abstract": self.b_abstract, "body": self.b_body}
+        return {f.name: getattr(self, f"b_{f.name}", f.b) for f in TEXT_FIELDS}
 
 
 DEFAULT = Weights()

@@ -12,7 +12,8 @@ from conftest import CORPUS, run_cli
 from whoosh import query as wq
 
 from app.search import SearchService
-from app.vocabulary import Vocabulary
+from app.understanding.vocabulary import Vocabulary
+from indexer import lexicon
 from indexer.analysis import analyse
 
 FIELDS = ("title", "abstract", "body")
@@ -34,7 +35,7 @@ def engine(tmp_path_factory):
     src.write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in updates), encoding="utf-8")
     done = run_cli("indexer", "update", "--index", str(index), str(src))
     assert done.returncode == 0, done.stderr
-    eng = SearchService(index).engine()
+    eng = SearchService(index).snapshot().engine
     assert len(eng._leaves) == 2 and any(r.has_deletions() for r, _ in eng._leaves)
     yield eng
     eng.close()
@@ -119,7 +120,7 @@ def test_vocabulary_is_the_one_whooshs_multireader_gives(engine):
                     word_df[text] = max(word_df.get(text, 0), info.doc_frequency())
         syllable_df = {b.decode("utf-8"): info.doc_frequency() for b, info in reader.iter_field("body_s")}
         expected = Vocabulary.from_counts(word_df, syllable_df)
-        got = Vocabulary.from_reader(reader)
+        got = Vocabulary.from_counts(*lexicon.read_counts(reader))
     assert list(got.words.items()) == list(expected.words.items())
     assert list(got.syllables.items()) == list(expected.syllables.items())
     assert list(got.syllable_df.items()) == list(expected.syllable_df.items())

@@ -9,7 +9,7 @@ import pickle
 from conftest import CORPUS, run_cli
 
 from app.search import SearchService
-from app.vocabulary import Vocabulary
+from app.understanding.vocabulary import Vocabulary
 from indexer import lexicon
 from indexer.store import current_generation, open_index
 
@@ -25,7 +25,7 @@ def _saved_and_read(index) -> tuple[tuple | None, tuple]:
     with open_index(index).reader() as reader:
         saved = lexicon.load(gen, reader)
         return (None if saved is None else _tables(Vocabulary.from_counts(*saved)),
-                _tables(Vocabulary.from_reader(reader)))
+                _tables(Vocabulary.from_counts(*lexicon.read_counts(reader))))
 
 
 def test_counts_saved_by_build_update_and_delete_match_the_lexicons(tmp_path):
@@ -47,7 +47,7 @@ def test_counts_saved_by_build_update_and_delete_match_the_lexicons(tmp_path):
     saved, read = _saved_and_read(index)
     assert saved == read
     # Served: the service's vocabulary is the one of the saved counts.
-    assert _tables(SearchService(index).engine().vocabulary()) == saved
+    assert _tables(SearchService(index).snapshot().engine.vocabulary()) == saved
 
 
 def test_a_file_of_other_segments_or_a_damaged_one_is_ignored(tmp_path):

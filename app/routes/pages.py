@@ -15,7 +15,7 @@ from markupsafe import Markup
 from app.deps import get_app_settings, get_service
 from app.search import SORTS, Filters, QueryError, SearchService, SearchTimeout
 from app.settings import Settings
-from indexer.store import IndexMissing, IndexProblem
+from indexer.backend import IndexMissing, IndexProblem
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from pathlib import Path
 
-from indexer import lexicon
 from indexer.analysis import fold
 
 MAX_WORD_SYLLABLES = 4
@@ -58,13 +56,6 @@ class Vocabulary:
             matches.append((df, marked))
         matches.sort(key=lambda m: -m[0])
         return list(dict.fromkeys(marked for _, marked in matches))[:limit]
-
-    @classmethod
-    def from_reader(cls, reader, gen: Path | None = None) -> Vocabulary:
-        """Build the tables from the counts the indexer saved in gen for this reader's segments, or else
-        from the word and syllable lexicons themselves."""
-        counts = lexicon.load(gen, reader) if gen is not None else None
-        return cls.from_counts(*(counts or lexicon.read_counts(reader)))
 
     @classmethod
     def from_counts(cls, word_df: dict[str, int], syllable_df: dict[str, int]) -> Vocabulary:

@@ -1,4 +1,4 @@
-"""The search service over a Typesense cluster: the same Python API as app.search.SearchService.
+"""A Typesense cluster as a search backend (indexer.backend's SearchBackend and Snapshot).
 
 Queries are analysed by our own module, exactly as the documents were (indexer.typesense_docs
 encodes both). Typesense has no BM25 and no OR: a multi-token query must match every token, and
@@ -10,30 +10,33 @@ Quoted phrases, -exclusions and date sorting use Typesense's own syntax on the s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from calendar import timegm
+from collections.abc import Iterator
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
 
-from app import query as query_mod
-from app.engine import STOPWORD_MIN_DOCS, STOPWORD_SHARE, check_deadline
-from app.search import SORTS, Filters, QueryError, SearchResult, SearchService, _hit, _ms
-from app.weights import DEFAULT, Weights
-from indexer.analysis import analyse, fold
-from indexer.backend import BackendSettings
-from indexer.store import IndexMissing, IndexProblem
-from indexer.typesense_docs import (
-    TEXT_FIELDS,
-    alias_name,
-    connect,
-    document_id,
-    encode,
-    live_collection,
-    read_meta,
+from app.understanding.expansion import Expander
+from app.understanding.stopwords import too_common
+from app.understanding.vocabulary import Vocabulary
+from indexer import acronyms
+from indexer.analysis import fold
+from indexer.backend import (
+    BackendSettings,
+    Filters,
+    IndexMissing,
+    IndexProblem,
+    Matches,
+    Phrase,
+    Ranking,
+    check_deadline,
 )
+from indexer.fields import KINDS, SYLLABLES, TEXT_NAMES, typesense_field
+from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, read_meta
 
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
 # place (Typesense's text match knows no term frequency). Weights and depth tuned on alqac (bench/relevance.md).
@@ -48,152 +51,109 @@ STORED = "doc_id,title,abstract,body,url,source,category,published,author,views"
 LISTED = "doc_id,title,url,source,category,published"  # a hit without snippet needs no text
 
 
-class Context:
-    """What the query builder needs from an index version: its vocabulary, acronyms and statistics."""
+class TypesenseBackend:
+    """The collection an index folder's alias points at, looked up again every ALIAS_CHECK_SECONDS."""
 
-    def __init__(self, collection: str, meta: dict, documents: int):
-        from app.expansion import Expander
-        from app.vocabulary import Vocabulary
-        from indexer import acronyms
-
-        self.collection = collection
-        self.documents = documents
-        self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
-        self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
-
-    def vocabulary(self):
-        """Tone-mark restoration and spelling table."""
-        return self._vocabulary
-
-    def expander(self):
-        """Acronym table: glossary plus what the build mined."""
-        return self._expander
-
-    def is_stopword(self, folded: str) -> bool:
-        """A syllable in more than a tenth of a large index ranks nothing on its own."""
-        if self.documents < STOPWORD_MIN_DOCS:
-            return False
-        return self._vocabulary.syllable_df.get(folded, 0) > STOPWORD_SHARE * self.documents
-
-
-class TypesenseSearchService(SearchService):
-    """Ranked search, bulk lookups and documents from the Typesense collection of an index folder."""
-
-    def __init__(self, index_dir: Path, settings: BackendSettings, weights: Weights = DEFAULT):
-        super().__init__(index_dir, weights)
+    def __init__(self, index_dir: Path, settings: BackendSettings):
         self.alias = alias_name(index_dir)
         self.client = connect(settings)
-        self._context: Context | None = None
+        self._snapshot: TypesenseSnapshot | None = None
         self._checked = 0.0
-        self._ctx_lock = threading.Lock()
-        self._deadline = threading.local()  # the running search's deadline, per request thread
+        self._lock = threading.Lock()
 
-    # --- the live collection ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Nothing to hold: every snapshot() is already at most ALIAS_CHECK_SECONDS old."""
+        yield
 
-    def engine(self) -> Context:
-        """The context of the live collection, reloaded when the alias moved or an update committed."""
+    def snapshot(self) -> TypesenseSnapshot:
+        """The live collection, reloaded when the alias moved or an update committed."""
         now = time.monotonic()
-        with self._ctx_lock:
-            if self._context is not None and now - self._checked < ALIAS_CHECK_SECONDS:
-                return self._context
+        with self._lock:
+            if self._snapshot is not None and now - self._checked < ALIAS_CHECK_SECONDS:
+                return self._snapshot
             try:
                 collection = live_collection(self.client, self.alias)
                 if collection is None:
                     raise IndexMissing(f"no index {self.alias} in the Typesense cluster")
                 info = self.client.collections[collection].retrieve()
-                if self._context is None or self._context.collection != collection \
-                        or self._context.documents != info["num_documents"]:
-                    self._context = Context(collection, read_meta(self.client, collection), info["num_documents"])
+                if self._snapshot is None or self._snapshot.version != collection \
+                        or self._snapshot.documents != info["num_documents"]:
+                    self._snapshot = TypesenseSnapshot(self.client, collection, read_meta(self.client, collection),
+                                                       info["num_documents"])
             except IndexMissing:
                 raise
             except Exception as err:  # the client's HTTP and connection errors
                 raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
             self._checked = now
-            return self._context
+            return self._snapshot
 
     def warm_up(self) -> None:
-        """Load the vocabulary and acronym tables and pyvi before the first query."""
-        try:
-            self.engine()
-        except (IndexMissing, IndexProblem):
-            return
-        analyse("khởi động")
+        """Load the vocabulary and acronym tables before the first query."""
+        with contextlib.suppress(IndexProblem):
+            self.snapshot()
 
-    def stats(self) -> dict:
-        """Document count and version of the live collection."""
-        ctx = self.engine()
-        return {"documents": ctx.documents, "version": ctx.collection}
 
-    # --- searching ---------------------------------------------------------------------------
+class TypesenseSnapshot:
+    """One collection of the cluster, with the vocabulary and acronyms its metadata holds."""
 
-    def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
-               sort: str = "relevance", snippets: bool = True, facets: bool = False,
-               deadline: float | None = None) -> SearchResult:
-        """Run one query and return a page of hits, with snippets unless told otherwise; past deadline (a
-        time.monotonic() instant, default now + timeout_s) it raises SearchTimeout."""
-        started = time.perf_counter()
-        if deadline is None and self.timeout_s:
-            deadline = time.monotonic() + self.timeout_s
-        self._deadline.value = deadline
-        if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+    def __init__(self, client, collection: str, meta: dict, documents: int):
+        self.client = client
+        self.version = collection
+        self.documents = documents
+        self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
+        self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
+
+    def vocabulary(self) -> Vocabulary:
+        """Tone-mark restoration and spelling table."""
+        return self._vocabulary
+
+    def expander(self) -> Expander:
+        """Acronym table: glossary plus what the build mined."""
+        return self._expander
+
+    def is_stopword(self, folded: str) -> bool:
+        """A syllable in more than a tenth of a large index ranks nothing on its own."""
+        return too_common(self._vocabulary.syllable_df.get(folded, 0), self.documents)
+
+    def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
+                facets: bool = False, deadline: float | None = None) -> Matches:
+        """Per-token searches in one multi-search request, fused; total is the largest count of one token."""
         filter_by = _filter_by(filters) if filters else ""
-        ctx = self.engine()
-        parsed = query_mod.parse(q)
-        plan = query_mod.build(parsed, self.weights, ctx)
-        if plan.empty:
-            return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
-        depth = min(MAX_PER_PAGE, max(CANDIDATES, offset + limit))
-        searches = self._searches(parsed, plan, ctx, depth, filter_by, sort, facets)
-        responses = self._multi_search(searches)
-        relaxed = False
-        if parsed.phrases and not any(r.get("found") for r in responses):
-            parsed.text, parsed.phrases, relaxed = " ".join([parsed.text, *parsed.phrases]), [], True
-            plan = query_mod.build(parsed, self.weights, ctx)
-            searches = self._searches(parsed, plan, ctx, depth, filter_by, sort, facets)
-            responses = self._multi_search(searches)
-        fused = _fuse(searches, responses, ctx.documents)
+        depth = min(MAX_PER_PAGE, max(CANDIDATES, k))
+        searches = self._searches(ranking, depth, filter_by, sort, facets)
+        responses = self._multi_search(searches, deadline)
+        fused = _fuse(searches, responses, self.documents)
         total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in KIND_WEIGHTS),
                     default=0)
-        page = fused[offset:offset + limit]
-        check_deadline(deadline)
-        docs = self._fetch(ctx.collection, [key for key, _ in page], STORED if snippets else LISTED)
-        hits = [_hit(_stored(docs[key]), score, plan.highlight_terms if snippets else None)
-                for key, score in page if key in docs]
-        result = SearchResult(query=q, total=total, took_ms=_ms(started), hits=hits, expansions=plan.expansions,
-                              relaxed=relaxed)
-        if facets:
-            result.facets = _facets(responses)
-            result.suggestion = self.corrected_query(q) or self.restored_query(q)
-            result.took_ms = _ms(started)
-        return result
+        return Matches(total, fused[:k], _facets(responses) if facets else None)
 
-    def _searches(self, parsed, plan, ctx: Context, depth: int, filter_by: str, sort: str,
-                  facets: bool) -> list[dict]:
-        """One Typesense search per token kind, each with the query's tokens of that kind."""
-        tokens: dict[str, dict[str, float]] = {"w": {}, "s": {}, "b": {}}
-        for clause in plan.ranking.clauses:
-            fieldname, term, _boost = clause.postings[0]
-            kind = "b" if fieldname.endswith("_b") else "s" if fieldname.endswith("_s") else "w"
-            if kind == "s" and (fold(term) != term or ctx.is_stopword(term)):
+    def _searches(self, ranking: Ranking, depth: int, filter_by: str, sort: str, facets: bool) -> list[dict]:
+        """One Typesense search per query token and kind (or per kind, for phrases, exclusions and date order)."""
+        tokens: dict[str, dict[str, float]] = {kind.code: {} for kind in KINDS}
+        for clause in ranking.clauses:
+            code, term = clause.kind.code, clause.term
+            if clause.kind is SYLLABLES and (fold(term) != term or self.is_stopword(term)):
                 continue  # marked syllables are not stored apart; common ones rank nothing alone
             token = encode(term)
             if token:
-                tokens[kind][token] = max(tokens[kind].get(token, 0.0), clause.weight)
+                tokens[code][token] = max(tokens[code].get(token, 0.0), clause.weight)
         # Advanced syntax ("phrases", -exclusions) is Typesense's own on the syllable fields only.
-        advanced = bool(parsed.phrases or parsed.excluded)
-        kinds = ("s",) if advanced or sort != "relevance" else tuple(k for k in KIND_WEIGHTS if tokens[k])
+        advanced = bool(ranking.required or ranking.excluded)
+        kinds = (SYLLABLES.code,) if advanced or sort != "relevance" \
+            else tuple(k for k in KIND_WEIGHTS if tokens[k])
         searches = []
         if not advanced and sort == "relevance":
             for kind in kinds:
                 for token in list(tokens[kind])[:PER_KIND]:
-                    search = self._search(ctx, kind, token, depth, filter_by, sort, False)
+                    search = self._search(ranking, kind, token, depth, filter_by, sort, False)
                     search["weight"] = tokens[kind][token]
                     searches.append(search)
-            if facets and tokens["s"]:
+            if facets and tokens[SYLLABLES.code]:
                 # Counts over the articles holding the query's syllables (all of them, or as many as Typesense
                 # can find together), from one more search that ranks nothing.
-                counter = self._search(ctx, "s", " ".join(tokens["s"]), 1, filter_by, sort, True)
+                counter = self._search(ranking, SYLLABLES.code, " ".join(tokens[SYLLABLES.code]), 1, filter_by,
+                                       sort, True)
                 counter["kind"] = "facets"
                 searches.append(counter)
             return searches
@@ -201,20 +161,21 @@ class TypesenseSearchService(SearchService):
             # Typesense drops query tokens it cannot match all together; measured, the query's own
             # order (by clause weight) dropped them better than rarest-first.
             words = sorted(tokens[kind], key=lambda t: -tokens[kind][t])[:32]
-            if kind == "s" and advanced:
-                words = words + [_phrase(p) for p in parsed.phrases] + [f"-{t}" for t in _excluded(parsed)]
+            if kind == SYLLABLES.code and advanced:
+                words = words + [_phrase(p) for p in ranking.required] + [f"-{t}" for t in _excluded(ranking)]
             if words:
-                searches.append(self._search(ctx, kind, " ".join(words), depth, filter_by, sort,
+                searches.append(self._search(ranking, kind, " ".join(words), depth, filter_by, sort,
                                              facets and kind == kinds[0]))
         return searches
 
-    def _search(self, ctx: Context, kind: str, q: str, depth: int, filter_by: str, sort: str,
+    def _search(self, ranking: Ranking, kind: str, q: str, depth: int, filter_by: str, sort: str,
                 facets: bool) -> dict:
         """One search of a multi-search request over the fields of one token kind."""
+        kind_of = {k.code: k for k in KINDS}[kind]
         search = {
-                "collection": ctx.collection, "kind": kind, "q": q,
-                "query_by": ",".join(f"{f}_{kind}" for f in TEXT_FIELDS),
-                "query_by_weights": ",".join(str(max(1, round(self.weights.fields[f] * 2))) for f in TEXT_FIELDS),
+                "collection": self.version, "kind": kind, "q": q,
+                "query_by": ",".join(typesense_field(f, kind_of) for f in TEXT_NAMES),
+                "query_by_weights": ",".join(str(max(1, round(ranking.boosts.get(f, 1.0) * 2))) for f in TEXT_NAMES),
                 "num_typos": 0, "typo_tokens_threshold": 0, "prefix": False,
                 "drop_tokens_threshold": depth, "per_page": depth, "page": 1,
                 "include_fields": "doc_id", "highlight_fields": "none", "highlight_full_fields": "none",
@@ -230,12 +191,11 @@ class TypesenseSearchService(SearchService):
             search["max_facet_values"] = 50
         return search
 
-    def _multi_search(self, searches: list[dict]) -> list[dict]:
+    def _multi_search(self, searches: list[dict], deadline: float | None = None) -> list[dict]:
         """Send the searches in one request; a refused search counts as no match."""
         if not searches:
             return []
         results = []
-        deadline = getattr(self._deadline, "value", None)
         for at in range(0, len(searches), MULTI_SEARCH_LIMIT):
             check_deadline(deadline)
             chunk = searches[at:at + MULTI_SEARCH_LIMIT]
@@ -251,23 +211,23 @@ class TypesenseSearchService(SearchService):
             results += [r if "error" not in r else {"found": 0, "hits": []} for r in out["results"]]
         return results
 
-    def _fetch(self, collection: str, keys: list[str], fields: str) -> dict[str, dict]:
-        """The documents of a page of hits, by article id, in one request."""
+    def fetch(self, keys: list, full: bool) -> list[dict | None]:
+        """The stored fields of a page of hits, by article id, in one request."""
         if not keys:
-            return {}
+            return []
         ids = ",".join(document_id(k) for k in keys)
-        search = {"collection": collection, "q": "*", "filter_by": f"id:[{ids}]", "per_page": len(keys),
-                  "include_fields": fields}
+        search = {"collection": self.version, "q": "*", "filter_by": f"id:[{ids}]", "per_page": len(keys),
+                  "include_fields": STORED if full else LISTED}
         response = self._multi_search([search])[0]
-        return {hit["document"]["doc_id"]: hit["document"] for hit in response.get("hits", [])}
+        docs = {hit["document"]["doc_id"]: hit["document"] for hit in response.get("hits", [])}
+        return [_stored(docs[key]) if key in docs else None for key in keys]
 
     def stored(self, doc_id: str) -> dict | None:
         """Every stored field of the article with this id (published as a datetime), or None."""
         import typesense.exceptions as tse
 
-        ctx = self.engine()
         try:
-            doc = self.client.collections[ctx.collection].documents[document_id(doc_id)].retrieve()
+            doc = self.client.collections[self.version].documents[document_id(doc_id)].retrieve()
         except tse.ObjectNotFound:
             return None
         except Exception as err:
@@ -323,14 +283,12 @@ def _value(text: str) -> str:
 
 
 def _filter_by(filters: Filters) -> str:
-    """Typesense's filter_by for source, category and a date range."""
+    """Typesense's filter_by for source, category and a date range (validated by the search flow)."""
     parts = []
     if filters.source:
         parts.append(f"source:={_value(filters.source)}")
     if filters.category:
         parts.append(f"category:={_value(filters.category)}")
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise QueryError("'from' is after 'to'")
     if filters.date_from:
         parts.append(f"published_ts:>={timegm(datetime.combine(filters.date_from, dtime.min).timetuple())}")
     if filters.date_to:
@@ -340,15 +298,11 @@ def _filter_by(filters: Filters) -> str:
     return " && ".join(parts)
 
 
-def _phrase(text: str) -> str:
-    """A quoted phrase of encoded folded syllables."""
-    return '"' + " ".join(t for t in (encode(s) for s in analyse(text).folded) if t) + '"'
+def _phrase(phrase: Phrase) -> str:
+    """A quoted phrase of encoded folded syllables (Typesense cannot see marks)."""
+    return '"' + " ".join(t for t in (encode(s) for s in phrase.folded) if t) + '"'
 
 
-def _excluded(parsed) -> list[str]:
-    """Encoded folded syllables of the excluded parts (marks ignored, as Typesense cannot see them)."""
-    out = []
-    for part in parsed.excluded:
-        out += [t for t in (encode(s) for s in analyse(part).folded) if t]
-    return out
-
+def _excluded(ranking: Ranking) -> list[str]:
+    """Encoded folded syllables of the exclusions (marks ignored, as Typesense cannot see them)."""
+    return [t for p in ranking.excluded for t in (encode(s) for s in p.folded) if t]
