@@ -154,21 +154,6 @@ def load_segmenter():
         return ViTokenizer
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One pyvi word: its syllables' (start, end) offsets into the analysed text."""
-
-    spans: tuple[tuple[int, int], ...]
-
-    @property
-    def start(self) -> int:
-        return self.spans[0][0]
-
-    @property
-    def end(self) -> int:
-        return self.spans[-1][1]
-
-
 def _is_word_token(tok: str) -> bool:
     """Punctuation and pyvi's special arrows are segmentation context, not searchable words."""
     return tok.isalnum() or any(map(str.isalnum, tok))
@@ -278,11 +263,6 @@ def _word_spans(canon: str) -> list[list[tuple[int, int]]]:
     return words
 
 
-def segment(text: str) -> tuple[Word, ...]:
-    """Split text into pyvi words with character offsets; punctuation is dropped."""
-    return tuple(Word(tuple(spans)) for spans in _word_spans(canonical_tones(text)))
-
-
 def _fold_table() -> dict[int, str]:
     """str.translate table folding every precomposed Latin letter one-to-one (Ấ -> a, đ -> d)."""
     table = {}
@@ -317,11 +297,6 @@ def syllable_spans(text: str) -> list[tuple[str, str, int, int]]:
             marked = tok.lower()
             out.append((fold(marked), marked, s, e))
     return out
-
-
-def word_text(canon: str, word: Word) -> str:
-    """The indexed form of a word: canonical tones, lower case, syllables joined by '_'."""
-    return "_".join(canon[s:e].lower() for s, e in word.spans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +346,7 @@ def analyse(text: str) -> Analysed:
     words, sylls = [], []
     for spans in _word_spans(canon):
         marked = [canon[s:e].lower() for s, e in spans]
-        words.append(("_".join(marked), spans[0][0], spans[-1][1]))  # word_text()
+        words.append(("_".join(marked), spans[0][0], spans[-1][1]))
         sylls += [(fold(m), m, s, e) for m, (s, e) in zip(marked, spans)]
     bigrams = tuple(f"{a[0]} {b[0]}" for a, b in zip(sylls, sylls[1:]) if _BIGRAM_GAP.fullmatch(text[a[3]:b[2]]))
     return Analysed(tuple(words), tuple(sylls), bigrams)

@@ -59,9 +59,8 @@ class BadRecord:
 
 @dataclass
 class ReadResult:
-    """What reading sources produced: articles and the records skipped."""
+    """What reading sources produced besides the articles themselves: the records skipped."""
 
-    articles: list[Article] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
 
 

@@ -20,7 +20,6 @@ from indexer.analysis import (
     fold,
     has_marks,
     load_segmenter,
-    segment,
 )
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +88,6 @@ def test_numbers_and_percentages_are_tokens():
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_analyses_with_offsets_inside_it(text):
-    for word in segment(text):
-        for start, end in word.spans:
-            assert 0 <= start < end <= len(text)
     result = analyse(text)
     for token, start, end in result.words:
         assert 0 <= start < end <= len(text)
@@ -106,7 +102,7 @@ def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     import sys
 
     env = {"TMPDIR": str(tmp_path), "PATH": ""}
-    code = "from indexer.analysis import segment; segment('hành chính công'); import os; os._exit(0)"
+    code = "from indexer.analysis import analyse; analyse('hành chính công'); import os; os._exit(0)"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(_ROOT))
     assert list(tmp_path.iterdir()) == []
 
