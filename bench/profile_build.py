@@ -30,8 +30,8 @@ NEWS = ROOT.parent / "shared" / "data" / "news" / "vietnews-val.jsonl.xz"
 PHASES = (
     ("pyvi CRF (features + tagging)", "segment_lines", "analysis"),
     ("rest of our analysis", "analyse", "analysis"),
-    ("writing the segment", "_flush_segment", "fastwriter"),
-    ("posting writer, adding documents", "add_document", "fastwriter"),
+    ("writing the segment", "_flush_segment", "whoosh_format/segment_writer"),
+    ("posting writer, adding documents", "add_document", "whoosh_format/segment_writer"),
 )
 
 
@@ -63,8 +63,8 @@ def profile_in_process(src: Path, index: Path) -> str:
 
     pyvi = cumulative("segment_lines", "analysis")
     analysis = cumulative("analyse", "analysis")
-    adding = cumulative("add_document", "fastwriter") - analysis
-    flush = cumulative("_flush_segment", "fastwriter")
+    adding = cumulative("add_document", "whoosh_format/segment_writer") - analysis
+    flush = cumulative("_flush_segment", "whoosh_format/segment_writer")
     lines = [f"# build profile (cProfile): {report.added} VietNews articles, one process\n",
              f"total {total:.1f} CPU-s: our analysis {analysis:.1f} (pyvi CRF {pyvi:.1f}), posting writer "
              f"{adding:.1f} while adding + {flush:.1f} writing the segment, rest "

@@ -23,7 +23,6 @@ from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, IndexProblem, Report
-from indexer.fastwriter import FastMpWriter, FastSegmentWriter, FastSubWriter
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
 from indexer.store import (
@@ -36,6 +35,7 @@ from indexer.store import (
     switch_to,
     writer_lock,
 )
+from indexer.whoosh_format.segment_writer import FastMpWriter, FastSegmentWriter, FastSubWriter
 
 MANIFEST = "manifest.json"
 # Buffered postings of a build (shared by its writer processes) before a process sorts them into a run on
