@@ -16,13 +16,8 @@ from indexer.analysis import syllable_analyzer
 from indexer.build import document_fields
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
-from indexer.whoosh_format.segment_writer import (
-    ColumnPool,
-    FastMpWriter,
-    FastSegmentWriter,
-    FastSubWriter,
-    WriterProcessDied,
-)
+from indexer.whoosh_format.columns import ColumnPool
+from indexer.whoosh_format.segment_writer import FastMpWriter, FastSegmentWriter, FastSubWriter, WriterProcessDied
 
 
 def _articles() -> list[Article]:
