@@ -38,7 +38,10 @@ def index_figures(project: Path, index: Path) -> dict:
     code = r"""
 import json, os, sys
 from pathlib import Path
-from indexer.schema import TEXT_FIELDS
+try:
+    from indexer.fields import TEXT_NAMES as TEXT_FIELDS
+except ImportError:  # a tree from before the field declaration
+    from indexer.schema import TEXT_FIELDS
 from indexer.store import open_index
 root = Path(sys.argv[1])
 ix = open_index(root)

@@ -2,7 +2,7 @@
 
 Segmentation (pyvi) is pure Python, so a build runs Whoosh's multi-process writer: each process
 segments its batches and writes segments of its own, with the columnar posting writer of
-indexer.fastwriter (Whoosh's own spends about 1 ms per article on each 100 postings).
+indexer.whoosh_format (Whoosh's own spends about 1 ms per article on each 100 postings).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, IndexProblem, Report
+from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TEXT_NAMES, index_field
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
-from indexer.schema import BIGRAM_SUFFIX, SYLLABLE_SUFFIX, TEXT_FIELDS, make_schema
+from indexer.schema import make_schema
 from indexer.store import (
     POINTER,
     PREFIX,
@@ -50,12 +51,10 @@ WRITER_OPTIONS = {"compound": False}
 def document_fields(article: Article, content_hash: str | None = None) -> dict:
     """Whoosh add_document keywords for one article; each text feeds its word, syllable and bigram fields."""
     doc: dict = {"id": article.id, "content_hash": content_hash or article.content_hash()}
-    for name in TEXT_FIELDS:
-        text = getattr(article, name)
-        if not text:
-            continue
-        doc[name] = doc[name + SYLLABLE_SUFFIX] = doc[name + BIGRAM_SUFFIX] = text
-    for name in ("source", "category", "url", "author"):
+    for name in TEXT_NAMES:
+        if text := getattr(article, name):
+            doc.update((index_field(name, kind), text) for kind in KINDS)
+    for name in (*FACET_FIELDS, *STORED_FIELDS):
         if value := getattr(article, name):
             doc[name] = value
     if article.published:

@@ -12,9 +12,11 @@ import os
 import pickle
 from pathlib import Path
 
+from indexer.fields import SYLLABLES, TEXT_NAMES, VOCABULARY_SYLLABLE_FIELD, index_field
+
 FILE = "lexicon.pickle"
-WORD_FIELDS = ("title", "abstract", "body")
-SYLLABLE_FIELD = "body_s"
+WORD_FIELDS = TEXT_NAMES
+SYLLABLE_FIELD = index_field(VOCABULARY_SYLLABLE_FIELD, SYLLABLES)
 
 
 def segment_key(reader) -> list[str]:

@@ -1,36 +1,40 @@
-"""The Whoosh schema: stored article fields, pyvi word fields and syllable fields."""
+"""The Whoosh schema, derived from the field declaration (indexer/fields.py)."""
 
 from __future__ import annotations
 
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
 from indexer.analysis import bigram_analyzer, syllable_analyzer, word_analyzer
-
-# Searchable text fields; each has a word field (same name), a syllable field (name + "_s": folded
-# and marked syllables at the same positions) and a bigram field (name + "_b": folded syllable pairs).
-TEXT_FIELDS = ("title", "abstract", "body")
-SYLLABLE_SUFFIX = "_s"
-BIGRAM_SUFFIX = "_b"
+from indexer.fields import (
+    BIGRAMS,
+    DATE_FIELD,
+    FACET_FIELDS,
+    KINDS,
+    STORED_FIELDS,
+    SYLLABLES,
+    TEXT_NAMES,
+    WORDS,
+    index_field,
+)
 
 
 def make_schema() -> Schema:
-    """Build the schema: words, syllables with positions (for phrases) and bigrams per text field."""
-    words = word_analyzer()
-    sylls = syllable_analyzer()
-    pairs = bigram_analyzer()
+    """Build the schema: per text field, words (stored text), syllables with positions and bigrams."""
+    # One analyzer per kind, shared by the fields of that kind (Whoosh pickles it once into the index).
+    analyzers = {WORDS: word_analyzer(), SYLLABLES: syllable_analyzer(), BIGRAMS: bigram_analyzer()}
     fields = {
         "id": ID(stored=True, unique=True, sortable=True),
-        "published": DATETIME(stored=True, sortable=True),
-        "source": ID(stored=True, sortable=True),  # columns: facet counts read them for every hit
-        "category": ID(stored=True, sortable=True),
-        "url": STORED(),
-        "author": STORED(),
+        DATE_FIELD: DATETIME(stored=True, sortable=True),
+        # Columns: facet counts read them for every hit.
+        **{name: ID(stored=True, sortable=True) for name in FACET_FIELDS},
+        **{name: STORED() for name in STORED_FIELDS},
         "views": NUMERIC(stored=True),
         # A column, so an update reads every article's hash without unpickling stored bodies.
         "content_hash": ID(stored=True, sortable=True),
     }
-    for name in TEXT_FIELDS:
-        fields[name] = TEXT(analyzer=words, stored=True, phrase=False)  # phrases come from _s
-        fields[name + SYLLABLE_SUFFIX] = TEXT(analyzer=sylls, stored=False, phrase=True)
-        fields[name + BIGRAM_SUFFIX] = TEXT(analyzer=pairs, stored=False, phrase=False)
+    for name in TEXT_NAMES:
+        for kind in KINDS:
+            # The text is stored once, with the words; phrases are checked on the syllables' positions.
+            fields[index_field(name, kind)] = TEXT(analyzer=analyzers[kind], stored=kind is WORDS,
+                                                   phrase=kind.positions)
     return Schema(**fields)

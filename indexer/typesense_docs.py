@@ -27,10 +27,19 @@ from typing import Any
 
 from indexer.analysis import analyse, fold
 from indexer.backend import BackendSettings, IndexProblem
+from indexer.fields import (
+    BIGRAMS,
+    FACET_FIELDS,
+    KINDS,
+    STORED_FIELDS,
+    SYLLABLES,
+    TEXT_NAMES,
+    VOCABULARY_SYLLABLE_FIELD,
+    WORDS,
+    typesense_field,
+)
 from indexer.readers import Article
 
-TEXT_FIELDS = ("title", "abstract", "body")
-KINDS = ("w", "s", "b")  # pyvi words with marks, folded syllables, folded syllable pairs
 META = "tracuu_meta"
 NO_DATE_OLDEST = 2**62  # undated articles sort last when the oldest come first
 
@@ -67,19 +76,18 @@ def to_document(article: Article, content_hash: str) -> tuple[dict, set[str], se
     doc: dict[str, Any] = {"id": document_id(article.id), "doc_id": article.id, "content_hash": content_hash}
     words: set[str] = set()
     syllables: set[str] = set()
-    for name in TEXT_FIELDS:
+    for name in TEXT_NAMES:
         text = getattr(article, name) or ""
         doc[name] = text
         analysed = analyse(text)
-        tokens = [w for w, _, _ in analysed.words]
-        words.update(w for w in tokens if "_" in w)
-        if name == "body":
+        tokens = {WORDS: [w for w, _, _ in analysed.words], SYLLABLES: analysed.folded, BIGRAMS: analysed.bigrams}
+        words.update(w for w in tokens[WORDS] if "_" in w)
+        if name == VOCABULARY_SYLLABLE_FIELD:
             syllables.update(analysed.folded)
             syllables.update(analysed.marked)
-        doc[f"{name}_w"] = " ".join(t for t in map(encode, tokens) if t)
-        doc[f"{name}_s"] = " ".join(t for t in map(encode, analysed.folded) if t)
-        doc[f"{name}_b"] = " ".join(t for t in map(encode, analysed.bigrams) if t)
-    for name in ("source", "category", "url", "author"):
+        for kind in KINDS:
+            doc[typesense_field(name, kind)] = " ".join(t for t in map(encode, tokens[kind]) if t)
+    for name in (*FACET_FIELDS, *STORED_FIELDS):
         if value := getattr(article, name):
             doc[name] = value
     if article.views is not None:
@@ -99,10 +107,10 @@ def to_document(article: Article, content_hash: str) -> tuple[dict, set[str], se
 def collection_schema(name: str) -> dict:
     """Only what is searched, filtered, faceted or sorted is declared; other fields are just stored."""
     fields: list[dict] = []
-    for text in TEXT_FIELDS:
-        fields += [{"name": f"{text}_{kind}", "type": "string"} for kind in KINDS]
+    for text in TEXT_NAMES:
+        fields += [{"name": typesense_field(text, kind), "type": "string"} for kind in KINDS]
     fields += [{"name": f, "type": "string", "facet": True, "optional": True}
-               for f in ("source", "category", "year", "month")]
+               for f in (*FACET_FIELDS, "year", "month")]
     fields += [{"name": "published_ts", "type": "int64"}, {"name": "oldest_key", "type": "int64"}]
     return {"name": name, "fields": fields, "token_separators": [], "symbols_to_index": []}
 

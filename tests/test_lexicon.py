@@ -47,7 +47,7 @@ def test_counts_saved_by_build_update_and_delete_match_the_lexicons(tmp_path):
     saved, read = _saved_and_read(index)
     assert saved == read
     # Served: the service's vocabulary is the one of the saved counts.
-    assert _tables(SearchService(index).snapshot().engine.vocabulary()) == saved
+    assert _tables(SearchService(index).snapshot().vocabulary()) == saved
 
 
 def test_a_file_of_other_segments_or_a_damaged_one_is_ignored(tmp_path):

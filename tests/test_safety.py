@@ -223,7 +223,7 @@ def test_hostile_queries_are_answered_in_bounded_time(roomy_client, q):
 
 def test_a_long_token_is_no_typing_slip():
     """Did-you-mean built every one-letter variant of a token: 5,000 letters took a second and a gigabyte."""
-    from app.vocabulary import Vocabulary
+    from app.understanding.vocabulary import Vocabulary
 
     vocabulary = Vocabulary.from_counts({"cải_cách": 5}, {"cai": 5, "cải": 5, "cach": 5, "cách": 5})
     assert vocabulary.correct("caii") == "cai"

@@ -12,10 +12,11 @@ import pytest
 from conftest import ROOT, run_cli
 from fastapi.testclient import TestClient
 
-from app.engine import Engine
+from app.backends.scoring import Scorer
 from app.main import create_app
 from app.search import SearchService, SearchTimeout
 from app.settings import Settings
+from indexer.whoosh_format.reader import IndexArrays
 
 # Many distinct words: segmenting them alone takes pyvi well over a millisecond, and each is several clauses.
 LONG_QUERY = " ".join(["cải cách hành chính", "tỉnh Thái Bình", "hội nghị", "công chức", "chuyển đổi số",
@@ -39,14 +40,14 @@ def test_a_past_deadline_stops_the_search(seed_index):
 def test_the_engine_stops_between_posting_reads(seed_index, monkeypatch):
     """The thread stops working: far fewer postings are read than the whole query needs."""
     reads: list[str] = []
-    real = Engine.postings
+    real = IndexArrays.postings
 
     def slow_postings(self, fieldname, term, deadline=None):
         reads.append(term)
         time.sleep(0.05)
         return real(self, fieldname, term, deadline)
 
-    monkeypatch.setattr(Engine, "postings", slow_postings)
+    monkeypatch.setattr(IndexArrays, "postings", slow_postings)
     SearchService(seed_index).search(LONG_QUERY, snippets=False)  # a fresh service: no cached postings
     needed = len(reads)
     assert needed > 40
@@ -60,14 +61,14 @@ def test_the_engine_stops_between_posting_reads(seed_index, monkeypatch):
 
 def test_service_timeout_bounds_each_bulk_query_not_the_batch(seed_index, monkeypatch):
     """Five queries of 0.2 s each fit a 0.5 s bound per query (a bound on the batch would refuse them)."""
-    real = Engine.score
+    real = Scorer.score
 
     def slow_score(self, ranking, allowed=None, *, deadline=None):
-        terms = {t for clause in ranking.clauses for _, t, _ in clause.postings}
+        terms = {clause.term for clause in ranking.clauses}
         time.sleep(0.7 if "cham" in terms else 0.2)
         return real(self, ranking, allowed, deadline=deadline)
 
-    monkeypatch.setattr(Engine, "score", slow_score)
+    monkeypatch.setattr(Scorer, "score", slow_score)
     client = TestClient(create_app(Settings(index_dir=seed_index, search_timeout_ms=500)))
     queries = [{"id": i, "q": q} for i, q in enumerate(["UBND", "cải cách", "hội nghị", "GRDP", "Thái Bình"])]
     res = client.post("/api/search/bulk", json={"queries": queries})

@@ -35,7 +35,7 @@ from indexer.backend import (
     Ranking,
     check_deadline,
 )
-from indexer.fields import KINDS, SYLLABLES, TEXT_NAMES, typesense_field
+from indexer.fields import ARTICLE_FIELDS, DATE_FIELD, KINDS, LISTING_FIELDS, SYLLABLES, TEXT_NAMES, typesense_field
 from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, read_meta
 
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
@@ -47,8 +47,9 @@ MAX_PER_PAGE = 250  # Typesense's own limit
 MULTI_SEARCH_LIMIT = 50  # searches per multi-search request (Typesense's default cap)
 CANDIDATES = 100  # per token kind, fused; Typesense keeps dropping query tokens until it has this many
 ALIAS_CHECK_SECONDS = 2.0
-STORED = "doc_id,title,abstract,body,url,source,category,published,author,views"
-LISTED = "doc_id,title,url,source,category,published"  # a hit without snippet needs no text
+# Typesense's own "id" is a hash of ours (document_id): our id is stored as doc_id.
+STORED = ",".join("doc_id" if f == "id" else f for f in ARTICLE_FIELDS)
+LISTED = ",".join("doc_id" if f == "id" else f for f in LISTING_FIELDS)  # a hit without snippet needs no text
 
 
 class TypesenseBackend:
@@ -238,7 +239,9 @@ class TypesenseSnapshot:
 def _stored(doc: dict) -> dict:
     """The Whoosh-shaped stored fields of a Typesense document."""
     out = {"id": doc["doc_id"]}
-    for name in ("title", "abstract", "body", "url", "source", "category", "author", "views"):
+    for name in ARTICLE_FIELDS:
+        if name in ("id", DATE_FIELD):
+            continue
         if doc.get(name) not in (None, ""):
             out[name] = doc[name]
     if doc.get("published"):

@@ -1,8 +1,9 @@
 """The embedded Whoosh index as a search backend (indexer.backend's SearchBackend and Snapshot).
 
 The index folder holds generations (indexer/store.py); a snapshot is one commit of the live one,
-scored by the NumPy engine. The backend opens a new snapshot only when a build switched
-generations or an update committed, and lets requests in flight finish on the old one.
+read as arrays (indexer.whoosh_format) and scored by app.backends.scoring. The backend opens a
+new snapshot only when a build switched generations or an update committed, and lets requests in
+flight finish on the old one.
 """
 
 from __future__ import annotations
@@ -13,33 +14,36 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from datetime import time as dtime
-from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
+import numpy as np
 from whoosh import query as wq
 
-from app.engine import Clause as EngineClause
-from app.engine import Engine
-from app.engine import Ranking as EngineRanking
-from app.understanding.stopwords import too_common
+from app.backends.scoring import Scorer
+from app.understanding.expansion import Expander
+from app.understanding.vocabulary import Vocabulary
+from indexer import acronyms, lexicon
 from indexer.backend import (
     BackendSettings,
     Filters,
     IndexMissing,
     IndexProblem,
     Matches,
-    Phrase,
     Ranking,
     check_deadline,
 )
-from indexer.fields import KINDS, SYLLABLES, TEXT_NAMES, Kind, index_field
+from indexer.fields import DATE_FIELD, KINDS, TEXT_NAMES, index_field
 from indexer.store import current_generation, latest_commit, open_index
+from indexer.whoosh_format.reader import IndexArrays
 
 # Inside batch() (a bulk run) a thread looks for a new index version at most this often, not per query: the
 # look is a file read and a directory listing, a few percent of a quick query.
 BATCH_RECHECK_S = 1.0
 # An engine replaced by a newer commit is closed this long after: requests in flight still read it.
 RETIRE_AFTER_S = 30.0
+# Documents Whoosh may match between two looks at the clock while it checks a filter.
+DOCS_PER_CHECK = 256
 
 
 class WhooshBackend:
@@ -83,7 +87,7 @@ class WhooshBackend:
         with self._lock:
             if version != self._version or self._snapshot is None:
                 old = self._snapshot
-                self._snapshot = WhooshSnapshot(Engine(open_index(self.index_dir), gen), gen.name)
+                self._snapshot = WhooshSnapshot(IndexArrays(open_index(self.index_dir)), gen)
                 self._version = (gen.name, self._snapshot.commit)
                 if old is not None:
                     threading.Timer(RETIRE_AFTER_S, old.close).start()
@@ -97,87 +101,84 @@ class WhooshBackend:
             return
         for name in TEXT_NAMES:
             for kind in KINDS:
-                snap.engine.lengths(index_field(name, kind))
+                snap.arrays.lengths(index_field(name, kind))
         snap.vocabulary()
         snap.expander()
 
 
 class WhooshSnapshot:
-    """One commit of a Whoosh index: ranking, facets and stored fields."""
+    """One commit of a Whoosh index: ranking, facets, stored fields and the tables the planner borrows."""
 
-    def __init__(self, engine: Engine, generation: str):
-        self.engine = engine
-        self.commit = engine.searcher.reader().generation()
-        self.version = f"{generation}.{self.commit}"
-        with engine.lock:
-            self.documents = engine.searcher.doc_count()
+    def __init__(self, arrays: IndexArrays, folder: Path):
+        self.arrays = arrays
+        self.scorer = Scorer(arrays)
+        self.folder = folder  # the generation folder: the build's acronyms and saved counts are there
+        self.commit = arrays.commit_generation()
+        self.version = f"{folder.name}.{self.commit}"
+        self.documents = arrays.doc_count()
+        self._vocabulary: Vocabulary | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._expander: Expander | None = None
 
     def close(self) -> None:
         """Release the index files."""
-        self.engine.close()
+        self.arrays.close()
 
-    def vocabulary(self):
-        """Tone-mark restoration and spelling table of this version."""
-        return self.engine.vocabulary()
+    def vocabulary(self) -> Vocabulary:
+        """Tone-mark restoration table of this version (built on first use)."""
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                # A reader of its own: reading the lexicons takes seconds on a large index, and the searcher's
+                # lock must stay free for queries meanwhile. The counts the indexer saved are used when they
+                # were read from these very segments.
+                with self.arrays.index.reader() as reader:
+                    counts = lexicon.load(self.folder, reader) or lexicon.read_counts(reader)
+                self._vocabulary = Vocabulary.from_counts(*counts)
+        return self._vocabulary
 
-    def expander(self):
-        """Acronym table of this version."""
-        return self.engine.expander()
+    def expander(self) -> Expander:
+        """Acronym table: the glossary plus what the build mined from this index's articles."""
+        if self._expander is None:
+            self._expander = Expander(acronyms.table(acronyms.load(self.folder / acronyms.FILE)))
+        return self._expander
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
                 facets: bool = False, deadline: float | None = None) -> Matches:
         """BM25F over the whole index, then the first k in sort order."""
-        engine = self.engine
         flt = _filter_query(filters) if filters is not None else None
-        allowed = engine.docs_matching(flt, deadline) if flt is not None else None
-        clauses = [EngineClause(c.weight, list(_postings(c.kind, c.term, _frozen(ranking.boosts))))
-                   for c in ranking.clauses]
-        required = [_phrase_query(p) for p in ranking.required]
-        excluded = [_phrase_query(p) for p in ranking.excluded]
-        scores = engine.score(EngineRanking(clauses, required, excluded, k1=ranking.k1, b=ranking.b), allowed,
-                              deadline=deadline)
-        total, ranked = engine.top(scores, k, sort)
+        allowed = self.docs_matching(flt, deadline) if flt is not None else None
+        scores = self.scorer.score(ranking, allowed, deadline=deadline)
+        total, ranked = self.scorer.top(scores, k, sort)
         out = Matches(total, ranked)
         if facets:
             check_deadline(deadline)
-            out.facets = engine.facets(scores)
+            out.facets = self.scorer.facets(scores)
         return out
+
+    def docs_matching(self, query: wq.Query, deadline: float | None = None) -> np.ndarray:
+        """Boolean mask of the documents a Whoosh query (a filter) matches."""
+        mask = np.zeros(self.arrays.doc_count_all, dtype=bool)
+        docs: list[int] = []
+        with self.arrays.lock:
+            check_deadline(deadline)
+            found = iter(self.arrays.searcher.docs_for_query(query))
+            # Whoosh matches one document at a time, in Python: look at the clock as it goes.
+            while chunk := list(islice(found, DOCS_PER_CHECK)):
+                docs.extend(chunk)
+                check_deadline(deadline)
+        if docs:
+            mask[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
+        return mask
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """Stored fields of documents by number: every field, or the cached listing fields."""
         if not full:
-            return [dict(self.engine.listing(docnum)) for docnum in keys]
-        with self.engine.lock:
-            return [self.engine.searcher.stored_fields(docnum) for docnum in keys]
+            return [dict(self.scorer.listing(docnum)) for docnum in keys]
+        return [self.arrays.stored_fields(docnum) for docnum in keys]
 
     def stored(self, doc_id: str) -> dict | None:
         """Every stored field of the article with this id, or None."""
-        with self.engine.lock:
-            return self.engine.searcher.document(id=doc_id)
-
-    def too_common(self, df: int) -> bool:
-        """The stop-word rule for this index's size."""
-        return too_common(df, self.engine.doc_count_all)
-
-
-def _frozen(boosts: dict[str, float]) -> tuple[tuple[str, float], ...]:
-    """A hashable copy of the field boosts, for the cache of clause fields."""
-    return tuple(boosts.items())
-
-
-@lru_cache(maxsize=4096)
-def _postings(kind: Kind, term: str, boosts: tuple[tuple[str, float], ...]) -> tuple[tuple[str, str, float], ...]:
-    """(index field, term, field boost) of a clause in every text field."""
-    return tuple((index_field(name, kind), term, boost) for name, boost in boosts)
-
-
-def _phrase_query(phrase: Phrase) -> wq.Query:
-    """A Whoosh query for the phrase's syllables in order, in any text field."""
-    sylls = list(phrase.syllables)
-    fields = [index_field(name, SYLLABLES) for name in TEXT_NAMES]
-    if len(sylls) == 1:
-        return wq.Or([wq.Term(f, sylls[0]) for f in fields])
-    return wq.Or([wq.Phrase(f, sylls) for f in fields])
+        return self.arrays.document_by_id(doc_id)
 
 
 def _filter_query(filters: Filters) -> wq.Query | None:
@@ -190,6 +191,6 @@ def _filter_query(filters: Filters) -> wq.Query | None:
     if filters.date_from or filters.date_to:
         start = datetime.combine(filters.date_from, dtime.min) if filters.date_from else None
         end = datetime.combine(filters.date_to, dtime.max) if filters.date_to else None
-        parts.append(wq.DateRange("published", start, end))
+        parts.append(wq.DateRange(DATE_FIELD, start, end))
     return wq.And(parts) if parts else None
 

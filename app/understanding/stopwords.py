@@ -11,6 +11,11 @@ STOPWORD_SHARE = 0.1
 STOPWORD_MIN_DOCS = 5000
 
 
+def has_stopwords(documents: int) -> bool:
+    """True when an index of this many articles is large enough for a term to be too common."""
+    return documents >= STOPWORD_MIN_DOCS
+
+
 def too_common(df: int, documents: int) -> bool:
     """True when a term in df of documents articles should rank nothing on its own."""
-    return documents >= STOPWORD_MIN_DOCS and df > STOPWORD_SHARE * documents
+    return has_stopwords(documents) and df > STOPWORD_SHARE * documents
