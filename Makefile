@@ -1,4 +1,5 @@
-# tracuu: `make run` serves the search page, `make test` runs the tests (both set up .venv first).
+# tracuu: `make run` serves the search page, `make test` runs the tests (both set up .venv first);
+# `make test-unit` runs the unit tier alone: seconds, in one process, no subprocess or server.
 # `make cluster` starts a local 3-node Typesense cluster (data in data/cluster), `make cluster-stop` stops it.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CLUSTER_DIR ?= data/cluster
 
-.PHONY: run test index lint bench fuzz clean cluster cluster-stop
+.PHONY: run test test-unit index lint bench fuzz clean cluster cluster-stop
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,10 @@ run: $(VENV)/.installed $(INDEX)/CURRENT
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# The unit tier: tests not marked `system` (no subprocess, server, browser or cluster).
+test-unit: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not system"
 
 # Schema-driven fuzzing of the OpenAPI spec (schemathesis): any 5xx fails.
 fuzz: $(VENV)/.installed-test

@@ -1,17 +1,21 @@
-"""The app's command line: search and bulk lookups."""
+"""The app's command line: search and bulk lookups (system tier: each test runs `python -m app`)."""
 
 from __future__ import annotations
 
 import json
 
-from conftest import run_cli
+import pytest
+from conftest import SEED_IDS, run_cli
+
+pytestmark = pytest.mark.system
 
 
 def test_search_cli_text_and_json(seed_index):
     done = run_cli("app", "search", "--index", str(seed_index), "--limit", "2", "cải", "cách", "hành", "chính")
     assert done.returncode == 0 and "kết quả" in done.stdout and "cải cách hành chính" in done.stdout
     res = json.loads(run_cli("app", "search", "--index", str(seed_index), "--json", "UBND").stdout)
-    assert res["total"] >= 4 and "<mark>UBND</mark>" in res["hits"][0]["snippet"]
+    assert res["total"] == 5 and {h["id"] for h in res["hits"]} == set(SEED_IDS)  # every seed page says UBND
+    assert "<mark>UBND</mark>" in res["hits"][0]["snippet"]
 
 
 def test_search_cli_without_index(tmp_path):
@@ -36,8 +40,10 @@ def test_bulk_bad_line_is_reported_and_the_rest_answered(seed_index):
     done = run_cli("app", "bulk", "--index", str(seed_index), stdin='{"q": \nUBND\n{"id": 1, "from": "x", "q": "a"}\n')
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1 and len(rows) == 3
-    assert "error" in rows[0] and rows[1]["total"] >= 4 and "error" in rows[2]
-    assert "line 1" in done.stderr and "Traceback" not in done.stderr
+    assert rows[0]["error"] == "line 1: bad JSON (Expecting value)" and rows[0]["hits"] == []
+    assert rows[1]["id"] == 2 and rows[1]["total"] == 5  # the plain line between them is answered
+    assert rows[2]["error"] == "line 3: 'from' is not an ISO date: 'x'"
+    assert "line 1: bad JSON" in done.stderr and "line 3:" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_bulk_ten_thousand_queries_in_one_run(seed_index):

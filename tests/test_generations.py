@@ -1,4 +1,7 @@
-"""Index generations: atomic switching, unchanged-input fast path, killed builds, serving while building."""
+"""Index generations: atomic switching, unchanged-input fast path, killed builds, serving while building.
+
+System tier: builds and updates run through the indexer's command line, some of them killed part-way.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-from conftest import CORPUS, ROOT, run_cli
+import pytest
+from conftest import CCHC_SEEDS, CORPUS, ROOT, SEED_IDS, run_cli, wait_until
 
 from app.search import SearchService
+
+pytestmark = pytest.mark.system
 
 
 def write_articles(path, n: int, word: str = "hành chính"):
@@ -20,6 +26,19 @@ def write_articles(path, n: int, word: str = "hành chính"):
                                         "body": f"Ủy ban nhân dân tỉnh bàn về {word} lần {i}. " * 20},
                                        ensure_ascii=False) + "\n" for i in range(n)), encoding="utf-8")
     return path
+
+
+def writing_into(folder: Path, proc: subprocess.Popen, already: set[str], what: str) -> list[str]:
+    """Wait until proc writes a file into folder that was not there (already): it is part-way through its work."""
+    def new_files() -> list[str]:
+        assert proc.poll() is None, f"the {what} ended before it could be killed"
+        return sorted({p.name for p in folder.iterdir()} - already) if folder.exists() else []
+    return wait_until(new_files, timeout=120, what=f"the {what} to write into {folder.name}")
+
+
+def found(service: SearchService, q: str) -> set[str]:
+    """Ids of the first page of hits of q."""
+    return {h.id for h in service.search(q).hits}
 
 
 def test_rebuilding_unchanged_input_is_a_no_op(tmp_path):
@@ -64,16 +83,15 @@ def test_killed_build_leaves_the_live_index_and_the_next_build_works(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "indexer", "build", "--index", str(index), str(big)],
                             env=env, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not (index / "gen-000002").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside the build: the new generation exists, nothing is committed
-    assert proc.poll() is None, "the build ended before it could be killed"
+    # Well inside the build: its writers are writing segments into the new generation, nothing is committed.
+    writing_into(index / "gen-000002", proc, {"_MAIN_0.toc"}, "build")
     os.killpg(proc.pid, signal.SIGKILL)  # the build and its writer processes, at once
     proc.wait()
+    assert (index / "CURRENT").read_text().strip() == "gen-000001"
     service = SearchService(index)
     assert service.stats()["documents"] == 5
-    assert service.search("cải cách hành chính").total >= 3
+    assert found(service, "cải cách hành chính") >= CCHC_SEEDS
+    assert found(service, "đất đai") <= set(SEED_IDS)  # none of the new articles (a0 … a1499)
     done = run_cli("indexer", "build", "--index", str(index), str(big))
     assert done.returncode == 0, done.stderr
     assert SearchService(index).stats()["documents"] == 1500
@@ -118,7 +136,9 @@ def test_full_disk_during_a_build_keeps_the_live_index(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "live index is unchanged" in done.stderr
     service = SearchService(index)
-    assert service.stats()["documents"] == 5 and service.search("cải cách hành chính").total >= 3
+    assert service.stats()["documents"] == 5
+    assert found(service, "cải cách hành chính") >= CCHC_SEEDS
+    assert found(service, "đất đai") <= set(SEED_IDS)  # none of the new articles (a0 … a1499)
     assert run_cli("indexer", "build", "--index", str(index), str(big)).returncode == 0
     assert SearchService(index).stats()["documents"] == 300
 
@@ -133,15 +153,16 @@ def test_killed_update_keeps_acknowledged_documents(tmp_path):
     more.write_text("".join(json.dumps({"id": f"b{i}", "title": f"Tin {i}", "body": f"Bài {i}. {body}"},
                                        ensure_ascii=False) + "\n" for i in range(800)), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    live = index / (index / "CURRENT").read_text().strip()
+    before = {p.name for p in live.iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "indexer", "update", "--index", str(index), str(more)],
                             env=env, stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(1.5)
-    assert proc.poll() is None, "the update ended before it could be killed"
+    writing_into(live, proc, before, "update")  # its segment is being written into the live generation
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     service = SearchService(index)
     assert service.stats()["documents"] == 50  # nothing half-written, nothing acknowledged lost
-    assert service.search("hành chính").total == 50
+    assert service.search("hành chính").total == 50 and service.search("thuế đất nông nghiệp").total == 0
     done = run_cli("indexer", "update", "--index", str(index), str(more))
     assert done.returncode == 0, done.stderr
     assert SearchService(index).stats()["documents"] == 850
