@@ -1,4 +1,7 @@
-"""Hostile input and bad states: escaping, empty or broken index, floods."""
+"""Hostile input and bad states: escaping, empty or broken index, floods.
+
+Unit tier but for the tests marked system (the CLI, and HTTP writes, which run the indexer).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import CCHC_SEEDS, ROOT, SEED_IDS, index_of, run_cli
 from fastapi.testclient import TestClient
 
 from app.limits import Admission
@@ -24,11 +26,7 @@ EVIL = {"id": "evil", "title": "<script>alert('t')</script> Thông báo",
 
 @pytest.fixture(scope="module")
 def evil_client(tmp_path_factory) -> TestClient:
-    folder = tmp_path_factory.mktemp("evil")
-    src = folder / "a.jsonl"
-    src.write_text(json.dumps(EVIL, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert run_cli("indexer", "build", "--index", str(folder / "ix"), str(src)).returncode == 0
-    return TestClient(create_app(Settings(index_dir=folder / "ix")))
+    return TestClient(create_app(Settings(index_dir=index_of(tmp_path_factory.mktemp("evil"), [EVIL]))))
 
 
 def test_document_markup_is_inert_in_snippets(evil_client):
@@ -63,25 +61,40 @@ def test_empty_index_is_explained_not_crashed(tmp_path):
     assert client.get("/healthz").json()["status"] == "empty"
 
 
-def test_broken_index_pointer_gives_clear_answers(tmp_path):
+@pytest.fixture
+def broken_index(tmp_path):
+    """An index folder whose pointer names a generation that is not there."""
     index = tmp_path / "ix"
     index.mkdir()
     (index / "CURRENT").write_text("gen-000009\n")
-    client = TestClient(create_app(Settings(index_dir=index)), raise_server_exceptions=False)
+    return index
+
+
+def test_broken_index_pointer_gives_clear_answers(broken_index, tmp_path):
+    client = TestClient(create_app(Settings(index_dir=broken_index)), raise_server_exceptions=False)
     api = client.get("/api/search", params={"q": "UBND"})
-    assert api.status_code == 503 and str(tmp_path) not in api.text
-    assert client.get("/").status_code == 200
-    done = run_cli("app", "search", "--index", str(index), "UBND")
+    assert api.status_code == 503 and "needs a rebuild" in api.json()["detail"] and str(tmp_path) not in api.text
+    page = client.get("/", params={"q": "UBND"})
+    assert page.status_code == 200 and "python -m indexer build" in page.text and str(tmp_path) not in page.text
+
+
+@pytest.mark.system
+def test_broken_index_pointer_through_the_cli(broken_index):
+    done = run_cli("app", "search", "--index", str(broken_index), "UBND")
     assert done.returncode == 2 and "rebuild" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_invalid_utf8_and_control_characters(client):
-    assert client.get("/api/search?q=%FF%FE%FD").status_code in (200, 422)
+    undecodable = client.get("/api/search?q=%FF%FE%FD")  # read as three U+FFFD: no word, nothing found
+    assert undecodable.status_code == 200 and undecodable.json()["query"] == "\ufffd" * 3
+    assert undecodable.json()["hits"] == []
     res = client.get("/api/search", params={"q": "cải\x01cách\x1f"})
-    assert res.status_code == 200
-    assert client.get("/api/search", params={"q": "a\x00b"}).status_code == 422
-    assert client.get("/api/search", params={"q": "x" * 499}).status_code == 200
-    assert client.get("/api/search", params={"q": "-" * 500}).status_code == 200
+    assert res.status_code == 200 and res.json()["query"] == "cải\x01cách\x1f"
+    nul = client.get("/api/search", params={"q": "a\x00b"})
+    assert nul.status_code == 422 and "ký tự NUL" in nul.json()["detail"]
+    for q in ("x" * 499, "-" * 500):  # at the length bound: an answer, with nothing found
+        res = client.get("/api/search", params={"q": q})
+        assert res.status_code == 200 and res.json()["hits"] == [], q
 
 
 def test_bulk_query_too_long_is_422(client):
@@ -105,29 +118,47 @@ def test_admission_sheds_beyond_its_bound():
     assert gate.try_enter()
 
 
-def test_writes_need_the_bearer_token_and_are_durable(tmp_path):
-    index = tmp_path / "ix"
-    src = tmp_path / "a.jsonl"
-    src.write_text(json.dumps({"id": "a", "title": "Tin A", "body": "Sở Tư pháp họp"}, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    assert run_cli("indexer", "build", "--index", str(index), str(src)).returncode == 0
+WRITTEN = {"title": "Ngân hàng xanh", "body": "Tín dụng xanh cho nông nghiệp", "published": "2024-05-01"}
+
+
+def test_writes_need_the_bearer_token(tmp_path):
+    """Refused before the indexer is asked: nothing is written, and the index still has only its article."""
+    index = index_of(tmp_path, [{"id": "a", "title": "Tin A", "body": "Sở Tư pháp họp"}])
     closed = TestClient(create_app(Settings(index_dir=index)))
-    assert closed.put("/api/documents/b", json={"body": "x"}).status_code == 403
+    off = closed.put("/api/documents/b", json={"body": "x"})
+    assert off.status_code == 403 and "TRACUU_WRITE_TOKEN" in off.json()["detail"]
     client = TestClient(create_app(Settings(index_dir=index, write_token="s3cret")))
-    article = {"title": "Ngân hàng xanh", "body": "Tín dụng xanh cho nông nghiệp", "published": "2024-05-01"}
-    assert client.put("/api/documents/b", json=article).status_code == 401
-    bad = client.put("/api/documents/b", json=article, headers={"Authorization": "Bearer nope"})
+    missing = client.put("/api/documents/b", json=WRITTEN)
+    assert missing.status_code == 401 and "bearer token" in missing.json()["detail"]
+    bad = client.put("/api/documents/b", json=WRITTEN, headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.headers["WWW-Authenticate"] == "Bearer"
+    assert client.delete("/api/documents/a", headers={"Authorization": "Bearer nope"}).status_code == 401
+    empty = client.put("/api/documents/b", json={"body": " "}, headers={"Authorization": "Bearer s3cret"})
+    assert empty.status_code == 422 and "cần có nội dung hoặc tiêu đề" in empty.json()["detail"]
+    assert client.get("/healthz").json()["documents"] == 1
+    assert client.get("/api/documents/b").status_code == 404 and client.get("/api/documents/a").status_code == 200
+
+
+@pytest.mark.system
+def test_authorised_writes_are_durable(tmp_path):
+    """An acknowledged PUT is searchable at once, a bad date is refused with its reason, DELETE removes."""
+    index = index_of(tmp_path, [{"id": "a", "title": "Tin A", "body": "Sở Tư pháp họp"}])
+    client = TestClient(create_app(Settings(index_dir=index, write_token="s3cret")))
+    article = WRITTEN
     ok = client.put("/api/documents/b", json=article, headers={"Authorization": "Bearer s3cret"})
     assert ok.status_code == 200 and ok.json()["status"] == "indexed"
     assert client.get("/api/search", params={"q": "tín dụng xanh"}).json()["hits"][0]["id"] == "b"
     bad_date = client.put("/api/documents/c", json={**article, "published": "hôm qua"},
                           headers={"Authorization": "Bearer s3cret"})
-    assert bad_date.status_code == 422 and str(tmp_path) not in bad_date.text
+    assert bad_date.status_code == 422 and "published" in bad_date.json()["detail"]
+    assert str(tmp_path) not in bad_date.text
+    assert client.get("/api/documents/c").status_code == 404
     gone = client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"})
-    assert gone.status_code == 200
-    assert client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"}).status_code == 404
+    assert gone.status_code == 200 and gone.json() == {"id": "b", "status": "deleted"}
+    again = client.delete("/api/documents/b", headers={"Authorization": "Bearer s3cret"})
+    assert again.status_code == 404 and "không có bài viết mã 'b'" in again.json()["detail"]
     assert client.get("/api/documents/b").status_code == 404
+    assert "b" not in [h["id"] for h in client.get("/api/search", params={"q": "tín dụng xanh"}).json()["hits"]]
 
 
 # --- every error answer in both languages -------------------------------------------------------
@@ -198,27 +229,40 @@ def test_error_answers_are_in_vietnamese_and_english(seed_index, tmp_path):
         assert_bilingual(res, status, vietnamese_part)
 
 
-# --- hostile input: a clear 4xx or a normal 200, never a 500, always in bounded time -----------------
+# --- hostile input: a clear 4xx or a normal 200, never a 500, always within the time bound --------------
 
-# A search of any of these takes well under a second; the bound is for a loaded two-core machine.
-BOUNDED_S = 8.0
+# A search of any of these takes well under a second. The service's own time bound is the judge, not a
+# stopwatch in the test: a search past it is answered 503, so a 200 is an answer within the bound (generous,
+# for a loaded two-core machine).
+BOUND_MS = 8_000
 REPEATED_OPERATORS = ['"' * 10_000, "-" * 10_000, '-"-"' * 2_500]
 
 
 @pytest.fixture(scope="module")
 def roomy_client(seed_index) -> TestClient:
     """The seed index served with max_query_chars raised, so that only the engine bounds a query."""
-    return TestClient(create_app(Settings(index_dir=seed_index, max_query_chars=20_000)))
+    return TestClient(create_app(Settings(index_dir=seed_index, max_query_chars=20_000, search_timeout_ms=BOUND_MS)))
 
 
 @pytest.mark.parametrize("q", ["a" * 400, "a" * 5_000, *REPEATED_OPERATORS, "cải\x01cách\x1f\x7f", "\u200b" * 5_000],
                          ids=["400a", "5000a", "quotes", "dashes", "dash-quote", "controls", "zero-width"])
-def test_hostile_queries_are_answered_in_bounded_time(roomy_client, q):
-    for path in ("/api/search", "/", "/feed"):
-        started = time.monotonic()
-        res = roomy_client.get(path, params={"q": q})
-        assert res.status_code == 200, (path, res.text[:300])
-        assert time.monotonic() - started < BOUNDED_S, path
+def test_hostile_queries_are_answered_within_the_time_bound(roomy_client, q):
+    api = roomy_client.get("/api/search", params={"q": q})
+    assert api.status_code == 200 and api.json()["query"] == q, api.text[:300]
+    page = roomy_client.get("/", params={"q": q})
+    assert page.status_code == 200 and '<form class="search"' in page.text, page.text[:300]
+    feed = roomy_client.get("/feed", params={"q": q})
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("application/atom+xml")
+
+
+class CountingDict(dict):
+    """A dict that counts its membership tests: the work of a spelling correction."""
+
+    lookups = 0
+
+    def __contains__(self, key) -> bool:
+        self.lookups += 1
+        return super().__contains__(key)
 
 
 def test_a_long_token_is_no_typing_slip():
@@ -227,9 +271,15 @@ def test_a_long_token_is_no_typing_slip():
 
     vocabulary = Vocabulary.from_counts({"cải_cách": 5}, {"cai": 5, "cải": 5, "cach": 5, "cách": 5})
     assert vocabulary.correct("caii") == "cai"
-    started = time.monotonic()
-    assert vocabulary.correct("a" * 5_000) is None
-    assert time.monotonic() - started < 0.2
+
+    def lookups(token: str) -> int:
+        vocabulary.syllable_df = CountingDict(vocabulary.syllable_df)
+        assert vocabulary.correct(token) is None
+        return vocabulary.syllable_df.lookups
+
+    syllable_sized = lookups("x" * 12)  # a word-sized slip: each one-letter variant is looked up
+    assert syllable_sized > 500
+    assert lookups("a" * 5_000) <= 1  # no variant is made of a token no syllable is that long
 
 
 def test_bounds_on_paging_dates_and_sort(client):
@@ -261,18 +311,18 @@ def test_bulk_bodies_over_the_limit_are_413_even_without_a_length(client):
 def test_bulk_hostile_queries_over_http(roomy_client):
     queries = [{"id": i, "q": q} for i, q in enumerate(["a" * 400, "a" * 1_999, "cải\x01cách", '"' * 1_999,
                                                         "-" * 1_999, '-"-"' * 499])]
-    started = time.monotonic()
-    res = roomy_client.post("/api/search/bulk", json={"queries": queries})
-    assert res.status_code == 200 and len(res.json()["results"]) == len(queries)
-    assert time.monotonic() - started < BOUNDED_S
+    res = roomy_client.post("/api/search/bulk", json={"queries": queries})  # 503 past the time bound
+    assert res.status_code == 200 and [r["id"] for r in res.json()["results"]] == list(range(len(queries)))
     too_long = roomy_client.post("/api/search/bulk", json={"queries": [{"id": 1, "q": "a" * 5_000}]})
-    assert too_long.status_code == 422
+    assert too_long.status_code == 422 and "dài quá 2000 ký tự" in too_long.json()["detail"]
 
 
 def test_lone_surrogates_in_a_query_are_dropped(seed_index):
     from app.search import SearchService
 
-    assert SearchService(seed_index).search("cải\udcff cách\ud800 hành chính").total >= 3
+    service = SearchService(seed_index)
+    found = [h.id for h in service.search("cải\udcff cách\ud800 hành chính").hits]
+    assert found == [h.id for h in service.search("cải cách hành chính").hits] and set(found) >= CCHC_SEEDS
 
 
 def run_bytes(args: list[str], stdin: bytes, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -281,6 +331,7 @@ def run_bytes(args: list[str], stdin: bytes, env: dict[str, str] | None = None) 
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=600)
 
 
+@pytest.mark.system
 def test_hostile_queries_through_the_cli(seed_index):
     index = str(seed_index)
     long = run_cli("app", "search", "--index", index, "x" * 501)
@@ -288,11 +339,10 @@ def test_hostile_queries_through_the_cli(seed_index):
     assert run_cli("app", "search", "--index", index, "--limit", "-1", "UBND").returncode == 2
     raw = run_bytes(["app", "search", "--index", index, os.fsdecode(b"c\xffi c\xe1ch")], b"")
     assert raw.returncode == 0 and b"Traceback" not in raw.stderr
-    started = time.monotonic()
+    # Exit status 2 past the search's time bound (10 s by default): 0 is an answer within it.
     roomy = run_bytes(["app", "search", "--index", index, "--", '-"-"' * 2_500], b"",
                       {"TRACUU_MAX_QUERY_CHARS": "20000"})
     assert roomy.returncode == 0 and b"Traceback" not in roomy.stderr
-    assert time.monotonic() - started < 60  # start-up included
     lines = [b"a" * 400, b"a" * 5_000, *(q.encode() for q in REPEATED_OPERATORS), b"a\x00b c\x01d", b"\xff\xfe UBND",
              json.dumps({"id": "sort", "q": "UBND", "sort": "random"}).encode(),
              json.dumps({"id": "date", "q": "UBND", "from": "2024-02-30"}).encode(),
@@ -302,5 +352,5 @@ def test_hostile_queries_through_the_cli(seed_index):
     rows = [json.loads(line) for line in bulk.stdout.decode().splitlines()]
     assert len(rows) == len(lines) and b"Traceback" not in bulk.stderr
     assert [i for i, row in enumerate(rows) if "error" in row] == [7, 8, 10]  # bad sort, bad date, too long
-    assert rows[6]["total"] >= 4 and bulk.returncode == 1
+    assert rows[6]["total"] == len(SEED_IDS) and bulk.returncode == 1  # "\xff\xfe UBND": UBND is on every page
     assert "longer than 20000 characters" in rows[10]["error"] and "not an ISO date" in rows[8]["error"]
