@@ -1,4 +1,7 @@
-"""Text analysis: cleaning, tone placement, folding, segmentation with offsets; acronym definitions."""
+"""Text analysis: cleaning, tone placement, folding, segmentation with offsets; acronym definitions.
+
+Unit tier but for the two tests that start fresh Python processes (pyvi's loading), marked system.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,6 +100,7 @@ def test_any_text_analyses_with_offsets_inside_it(text):
         assert canonical_tones(text[start:end]).lower() == marked and fold(marked) == folded
 
 
+@pytest.mark.system
 def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     """pyvi's CRF is unpickled through a temp file; a process killed later must not leak it."""
     import subprocess
@@ -107,6 +112,7 @@ def test_loading_the_segmenter_leaves_no_model_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.system
 def test_threads_analysing_at_start_up_share_one_tagger():
     """A server's first query and its warm-up thread load pyvi at the same time: neither may fail."""
     import subprocess

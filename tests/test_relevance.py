@@ -1,11 +1,12 @@
-"""Vietnamese relevance through the HTTP API: marks or not, tone placement, acronyms, phrases, numbers."""
+"""Vietnamese relevance through the HTTP API: marks or not, tone placement, acronyms, phrases, numbers.
+
+Unit tier: the index is built and served in this process.
+"""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import run_cli
+from conftest import index_of
 from fastapi.testclient import TestClient
 
 ARTICLES = [
@@ -33,15 +34,11 @@ ARTICLES = [
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> TestClient:
-    """A client over an index of the articles above, built through the CLI."""
-    folder = tmp_path_factory.mktemp("rel")
-    src = folder / "articles.jsonl"
-    src.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in ARTICLES), encoding="utf-8")
-    assert run_cli("indexer", "build", "--index", str(folder / "ix"), str(src)).returncode == 0
+    """A client over an index of the articles above."""
     from app.main import create_app
     from app.settings import Settings
 
-    return TestClient(create_app(Settings(index_dir=folder / "ix")))
+    return TestClient(create_app(Settings(index_dir=index_of(tmp_path_factory.mktemp("rel"), ARTICLES))))
 
 
 def ids(api, q: str, **params) -> list[str]:
