@@ -1,7 +1,8 @@
 """End-to-end tests of the search page in headless Chromium (Debian's chromium, driven by Playwright).
 
 Screenshots of each main state at 1280 px and 360 px go to tests/screenshots/ for review.
-They skip where Chromium or Playwright is not installed (.ci/run installs both).
+They skip where Chromium or Playwright is not installed (.ci/run installs both). System tier: a real
+server and a browser.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, index_of, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "tests" / "screenshots"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = [pytest.mark.system, pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")]
 
 SOURCES = ["baothaibinh.com.vn", "thaibinh.gov.vn"]
 
@@ -43,26 +43,26 @@ def _articles() -> list[dict]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real uvicorn server over a small index, on a free loopback port."""
-    folder = tmp_path_factory.mktemp("browser")
-    src = folder / "a.jsonl"
-    src.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in _articles()), encoding="utf-8")
-    assert run_cli("indexer", "build", "--index", str(folder / "ix"), str(src)).returncode == 0
+    index = index_of(tmp_path_factory.mktemp("browser"), _articles())
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--index", str(folder / "ix"), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--index", str(index), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+
+    def healthy() -> bool:
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as res:
+            return json.load(res)["documents"] == 25
+
+    try:
+        wait_until(healthy, timeout=120, what="the server to serve the 25 articles", interval=0.1, ignore=(OSError,))
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,9 @@ def test_autocomplete_and_article_page(page, server):
     assert "cải cách" in page.locator("#q-suggestions option").evaluate_all("os => os.map(o => o.value)")
     page.goto(server + "/articles/tb-03?q=c%E1%BA%A3i%20c%C3%A1ch")
     assert page.locator("article mark").count() > 0
-    assert page.locator("section.related li").count() >= 1
+    related = page.locator("section.related li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert related and all(href.startswith("/articles/tb-") for href in related)
+    assert "/articles/tb-03" not in related  # other articles, not itself
     shoot(page, "article")
 
 
