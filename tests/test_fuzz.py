@@ -1,6 +1,7 @@
 """Schema-driven fuzzing of the OpenAPI spec: no input may produce a 5xx.
 
-Runs with `make fuzz` (which installs schemathesis); skipped in the normal suite without it.
+Runs with `make fuzz` (which installs schemathesis); skipped in the normal suite without it. The app runs in
+this process over a seed index built in this process (no server, no subprocess).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is insta
 if not os.environ.get("TRACUU_FUZZ"):
     pytest.skip("set TRACUU_FUZZ=1 (make fuzz) to fuzz the API", allow_module_level=True)
 
-from conftest import CORPUS, run_cli  # noqa: E402
+from conftest import CORPUS, build_in_process  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
@@ -27,8 +28,7 @@ _TMP = tempfile.TemporaryDirectory(prefix="tracuu-fuzz-")  # removed when the te
 
 def _app():
     """The app over a seed index, rate limit off so the fuzzer is not throttled."""
-    index = Path(_TMP.name) / "ix"
-    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    index = build_in_process(Path(_TMP.name) / "ix", CORPUS)
     return create_app(Settings(index_dir=index, rate_limit_per_minute=0))
 
 
