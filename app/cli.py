@@ -19,7 +19,8 @@ EPILOG_SERVE = """example:
 EPILOG_SEARCH = """example:
   python -m app search --index data/index cải cách hành chính
   python -m app search --index data/index --json --limit 3 '"cai cach" -Thái'"""
-EPILOG_BULK = """input: one JSON object a line, {"id": ..., "q": ..., "source"?, "category"?, "from"?, "to"?},
+EPILOG_BULK = """input: one JSON object a line, {"id": ..., "q": ..., "source"?, "category"?, "from"?, "to"?,
+"province"?, "doc"?},
 or plain lines (one query each, id = line number).
 example:
   printf 'UBND tỉnh\\ncai cach hanh chinh\\n' | python -m app bulk --index data/index --limit 5"""
@@ -74,7 +75,8 @@ def read_bulk_line(line: str, lineno: int) -> dict:
         if not isinstance(q, str):
             raise QueryError(f"line {lineno}: needs a string field 'q'")
         filters = Filters(record.get("source"), record.get("category"),
-                          _date(record.get("from"), lineno, "from"), _date(record.get("to"), lineno, "to"))
+                          _date(record.get("from"), lineno, "from"), _date(record.get("to"), lineno, "to"),
+                          record.get("province"), record.get("doc"))
         return {"id": record.get("id", lineno), "q": q, "filters": filters, "sort": record.get("sort", "relevance")}
     return {"id": lineno, "q": stripped}
 

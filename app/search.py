@@ -63,7 +63,8 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     expansions: list[dict] = field(default_factory=list)
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    suggestion: str | None = None  # the query with its tone marks restored, when typed without
+    suggestion: str | None = None  # did you mean: the query with slips mended or tone marks restored
+    corrected: str | None = None  # the query as searched, when typed with Telex or VNI keys left in
     relaxed: bool = False  # no article had the quoted phrase; its words were searched instead
 
 
@@ -109,9 +110,10 @@ class SearchService:
     # --- searching ----------------------------------------------------------------------------
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
-               sort: str = "relevance", snippets: bool = True, facets: bool = False,
+               sort: str = "relevance", snippets: bool = True, facets: bool = False, suggest: bool = False,
                deadline: float | None = None) -> SearchResult:
-        """Run one query and return a page of hits, with snippets unless told otherwise.
+        """Run one query and return a page of hits, with snippets unless told otherwise, facet counts and a
+        did-you-mean when asked.
 
         deadline is a time.monotonic() instant (default: now + the service's timeout_s); past it the
         search stops between two reads of the index and raises SearchTimeout.
@@ -122,13 +124,17 @@ class SearchService:
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)} / sort phải là {', '.join(SORTS)}")
         if filters is not None:
-            filters.validate()
+            filters = filters.normalised()
         snap = self.snapshot()
+        asked, corrected = q, corrections.typed_keys(q, snap.vocabulary())
+        if corrected:
+            q = corrected  # "cari cachs" was "cải cách" with the input method off: search what was meant
         parsed = parse(q)
         check_deadline(deadline)
         plan = build(parsed, self.weights, snap, deadline=deadline)
         if plan.empty:
-            return SearchResult(query=q, total=0, took_ms=_ms(started), expansions=plan.expansions)
+            return SearchResult(query=asked, total=0, took_ms=_ms(started), expansions=plan.expansions,
+                                corrected=corrected)
         found = snap.matches(plan.ranking, filters, sort, offset + limit, facets=facets, deadline=deadline)
         relaxed = False
         if parsed.phrases and not found.total:
@@ -141,10 +147,10 @@ class SearchService:
         stored = snap.fetch([key for key, _ in page], full=snippets)
         hits = [make_hit(doc, score, plan.highlight_terms if snippets else None)
                 for doc, (_, score) in zip(stored, page, strict=True) if doc is not None]
-        result = SearchResult(query=q, total=found.total, took_ms=_ms(started), hits=hits,
-                              expansions=plan.expansions, relaxed=relaxed)
-        if facets:
-            result.facets = found.facets or {}
+        result = SearchResult(query=asked, total=found.total, took_ms=_ms(started), hits=hits,
+                              expansions=plan.expansions, relaxed=relaxed, corrected=corrected,
+                              facets=found.facets or {})
+        if suggest and not corrected:
             check_deadline(deadline)
             result.suggestion = corrections.did_you_mean(q, snap.vocabulary())
             result.took_ms = _ms(started)

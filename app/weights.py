@@ -28,6 +28,8 @@ class Weights:
     restored_syllable: float = 0.0  # a lone syllable whose marks were restored
     acronym: float = 0.3  # the other side of an acronym (UBND <-> ủy ban nhân dân)
     phrase_strength: float = 1.5  # a quoted phrase counts more than free text
+    # An article citing a document number the query names ranks above any that only shares words with it.
+    cited_document: float = 100.0
     # BM25F.
     k1: float = 1.2
     b_title: float = text_field("title").b

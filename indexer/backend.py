@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -113,11 +113,37 @@ class Filters:
     category: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    province: str | None = None  # a current province or a former one (the unit it merged into is meant)
+    document: str | None = None  # a legal document number, as typed
 
-    def validate(self) -> None:
-        """Raise QueryError for filters no article could meet because they contradict themselves."""
+    def normalised(self) -> Filters:
+        """The filters as the index holds their values; QueryError (bilingual) for impossible ones."""
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise QueryError("'from' is after 'to' / ngày 'from' sau ngày 'to'")
+        out = replace(self)
+        for name in ("source", "category", "province", "document"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise QueryError(f"'{name}' must be text / '{name}' phải là chuỗi ký tự")
+        if self.province:
+            from indexer.provinces import current_unit
+
+            unit = current_unit(self.province)
+            if unit is None:
+                raise QueryError(f"no province called {self.province!r} / không có tỉnh, thành phố nào tên "
+                                 f"{self.province!r}")
+            out.province = unit.name
+        if self.document:
+            from indexer.legal_refs import parse_number
+
+            try:
+                out.document = parse_number(self.document)
+            except ValueError as err:
+                raise QueryError(str(err)) from None
+        return out
+
+    def tags(self) -> dict[str, str]:
+        """The tag-field filters set: field -> value."""
+        return {name: value for name, value in (("province", self.province), ("document", self.document)) if value}
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,29 @@ class Phrase:
         return self.marked if self.use_marks else self.folded
 
 
+@dataclass(frozen=True)
+class TagBoost:
+    """Articles whose tag field holds a value this accepts score weight more (a cited document number)."""
+
+    field: str
+    weight: float
+    values: tuple[str, ...] = ()  # exact values
+    prefixes: tuple[str, ...] = ()  # or values starting with one of these ...
+    kind: str | None = None  # ... of this kind of document (thông tư, nghị định, ...) when given
+
+    def accepts(self, value: str) -> bool:
+        """Whether one tag value is what the boost is for."""
+        if value in self.values:
+            return True
+        if not self.prefixes or not value.startswith(self.prefixes):
+            return False
+        if self.kind is None:
+            return True
+        from indexer.legal_refs import RefQuery
+
+        return RefQuery(None, self.prefixes, self.kind, 0, 0).matches(value)
+
+
 @dataclass
 class Ranking:
     """What a backend scores and which articles may appear, with the ranking parameters."""
@@ -153,6 +202,7 @@ class Ranking:
     boosts: dict[str, float] = field(default_factory=dict)  # per text field
     k1: float = 1.2
     b: dict[str, float] = field(default_factory=dict)  # BM25 length normalisation per text field
+    tag_boosts: list[TagBoost] = field(default_factory=list)
 
 
 @dataclass

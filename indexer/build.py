@@ -23,7 +23,8 @@ from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, IndexProblem, Report
-from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TEXT_NAMES, index_field
+from indexer.enrich import tags
+from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TAG_SEPARATOR, TEXT_NAMES, index_field
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
 from indexer.store import (
@@ -61,6 +62,9 @@ def document_fields(article: Article, content_hash: str | None = None) -> dict:
         doc["published"] = article.published
     if article.views is not None:
         doc["views"] = article.views
+    for name, values in tags(article).items():
+        if values:
+            doc[name] = TAG_SEPARATOR.join(values)
     return doc
 
 
@@ -236,7 +240,8 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
                     report.replaced += 1
                 else:
                     report.added += 1
-                doc = document_fields(article)
+                # An index built before a field was declared has no place for it: its schema decides.
+                doc = {k: v for k, v in document_fields(article).items() if k in ix.schema}
                 known[article.id] = doc["content_hash"]
                 writer.update_document(**doc)
             writer.commit()

@@ -47,10 +47,14 @@ STORED_FIELDS = ("url", "author")
 # One value per article, filtered on and counted as facets.
 FACET_FIELDS = ("source", "category")
 DATE_FIELD = "published"
+# Values the indexer derives from an article (indexer/enrich.py), several per article, filtered on and
+# counted as facets: the current provinces it is about, the legal documents it cites (normalised numbers).
+TAG_FIELDS = ("province", "document")
+TAG_SEPARATOR = "\n"  # between the values of a tag field where a store keeps them as one string
 # What a hit without snippet shows: the listing of a result page, a bulk answer, a feed entry.
 LISTING_FIELDS = ("id", "title", "url", "source", "category", "published")
 # Every field of an article as stored and returned by GET /api/documents/{id}.
-ARTICLE_FIELDS = ("id", *TEXT_NAMES, *STORED_FIELDS, *FACET_FIELDS, DATE_FIELD, "views")
+ARTICLE_FIELDS = ("id", *TEXT_NAMES, *STORED_FIELDS, *FACET_FIELDS, DATE_FIELD, "views", *TAG_FIELDS)
 
 # The counts the tone-restoration vocabulary is built from: marked words of every text field, and the
 # syllables (folded and marked) of the body.

@@ -12,6 +12,7 @@ from indexer.fields import (
     KINDS,
     STORED_FIELDS,
     SYLLABLES,
+    TAG_FIELDS,
     TEXT_NAMES,
     WORDS,
     index_field,
@@ -31,6 +32,8 @@ def make_schema() -> Schema:
         "views": NUMERIC(stored=True),
         # A column, so an update reads every article's hash without unpickling stored bodies.
         "content_hash": ID(stored=True, sortable=True),
+        # Columns of the values joined by TAG_SEPARATOR; the read side splits them once per index version.
+        **{name: ID(stored=False, sortable=True) for name in TAG_FIELDS},
     }
     for name in TEXT_NAMES:
         for kind in KINDS:

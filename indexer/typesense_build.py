@@ -91,20 +91,22 @@ class _Counts:
         meta = meta or {}
         self.words = Counter(meta.get("words", {}))
         self.syllables = Counter(meta.get("syllables", {}))
+        self.documents = Counter(meta.get("documents", {}))  # cited document numbers, for partial queries
         self.miner = AcronymMiner()
         for acronym, defs in meta.get("acronyms", {}).items():
             self.miner.counts[acronym].update(defs)
 
-    def add(self, article: Article, words: set[str], syllables: set[str]) -> None:
+    def add(self, article: Article, words: set[str], syllables: set[str], documents: Iterable[str] = ()) -> None:
         """Count one article."""
         self.words.update(words)
+        self.documents.update(documents)
         self.syllables.update(syllables)
         self.miner.add(article.title, article.abstract, article.body)
 
     def to_meta(self, **extra) -> dict:
         """The metadata document's content."""
         return {"words": {w: n for w, n in self.words.items() if n >= VOCABULARY_MIN_DF},
-                "syllables": dict(self.syllables),
+                "syllables": dict(self.syllables), "documents": dict(self.documents),
                 "acronyms": {k: dict(v) for k, v in self.miner.counts.items()}, **extra}
 
 
@@ -171,7 +173,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                 else:
                     seen.add(article.id)
                     report.added += 1
-                counts.add(article, words, syllables)
+                counts.add(article, words, syllables, doc.get("document", ()))
                 batch.append(doc)
                 if len(batch) >= BATCH:
                     _import(client, name, batch)
@@ -345,7 +347,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
                 _converted(changed, max(1, workers or 1)), progress, "updating"):
             last = (article.id, content_hash)
             report.replaced += 1
-            counts.add(article, words, syllables)
+            counts.add(article, words, syllables, doc.get("document", ()))
             batch.append(doc)
             if len(batch) >= BATCH:
                 _import(client, live, batch)

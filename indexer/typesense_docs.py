@@ -27,12 +27,14 @@ from typing import Any
 
 from indexer.analysis import analyse, fold
 from indexer.backend import BackendSettings, IndexProblem
+from indexer.enrich import tags
 from indexer.fields import (
     BIGRAMS,
     FACET_FIELDS,
     KINDS,
     STORED_FIELDS,
     SYLLABLES,
+    TAG_FIELDS,
     TEXT_NAMES,
     VOCABULARY_SYLLABLE_FIELD,
     WORDS,
@@ -92,6 +94,7 @@ def to_document(article: Article, content_hash: str) -> tuple[dict, set[str], se
             doc[name] = value
     if article.views is not None:
         doc["views"] = article.views
+    doc.update(tags(article))
     published: datetime | None = article.published
     if published:
         doc["published"] = published.isoformat()
@@ -111,6 +114,7 @@ def collection_schema(name: str) -> dict:
         fields += [{"name": typesense_field(text, kind), "type": "string"} for kind in KINDS]
     fields += [{"name": f, "type": "string", "facet": True, "optional": True}
                for f in (*FACET_FIELDS, "year", "month")]
+    fields += [{"name": f, "type": "string[]", "facet": True, "optional": True} for f in TAG_FIELDS]
     fields += [{"name": "published_ts", "type": "int64"}, {"name": "oldest_key", "type": "int64"}]
     return {"name": name, "fields": fields, "token_separators": [], "symbols_to_index": []}
 

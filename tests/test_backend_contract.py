@@ -96,6 +96,10 @@ def test_bad_sort_and_dates_are_bilingual_errors_before_the_backend_is_asked(ser
         service.search("cải cách", sort="best")
     with pytest.raises(QueryError, match="'from' is after 'to' / ngày 'from' sau ngày 'to'"):
         service.search("cải cách", filters=Filters(date_from=date(2024, 5, 1), date_to=date(2024, 1, 1)))
+    with pytest.raises(QueryError, match="no province called 'Gotham' / không có tỉnh"):
+        service.search("cải cách", filters=Filters(province="Gotham"))
+    with pytest.raises(QueryError, match="not a document number: '12/xyz' / không phải số hiệu văn bản"):
+        service.search("cải cách", filters=Filters(document="12/xyz"))
     assert service.backend.snap.asked == []
 
 
@@ -115,10 +119,21 @@ def test_a_phrase_found_nowhere_is_searched_as_words(service):
     assert [p.marked for p in first.required] == [("cải", "cách", "thể", "chế")] and not second.required
 
 
-def test_facets_and_did_you_mean_come_with_facets(service):
-    result = service.search("cai cach", facets=True)
+def test_facets_and_did_you_mean_come_when_asked(service):
+    plain = service.search("cai cach")
+    assert plain.suggestion is None
+    result = service.search("cai cach", facets=True, suggest=True)
     assert result.facets == {"source": []}
     assert result.suggestion == "cải cách"
+
+
+def test_a_query_typed_with_telex_or_vni_keys_is_searched_decoded(service):
+    for typed in ("cari cachs hanhf chinhs", "ca3i ca1ch ha2nh chi1nh"):
+        result = service.search(typed)
+        assert result.corrected == "cải cách hành chính" and result.query == typed
+        ranking = service.backend.snap.asked[-1][0]
+        assert "cải_cách" in {c.term for c in ranking.clauses}  # the decoded words are what was searched
+    assert service.search("UBND cải cách").corrected is None
 
 
 def test_the_registry_picks_the_backend_from_the_settings(tmp_path):

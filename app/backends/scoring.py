@@ -8,6 +8,7 @@ once per field and b, cached, and scored for all documents at once.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from types import MappingProxyType
@@ -16,7 +17,7 @@ import numpy as np
 
 from app.understanding.stopwords import has_stopwords, too_common
 from indexer.backend import Clause, Phrase, Ranking, check_deadline
-from indexer.fields import FACET_FIELDS, LISTING_FIELDS, SYLLABLES, TEXT_NAMES, index_field
+from indexer.fields import FACET_FIELDS, LISTING_FIELDS, SYLLABLES, TAG_FIELDS, TAG_SEPARATOR, TEXT_NAMES, index_field
 from indexer.whoosh_format.reader import IndexArrays
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
@@ -39,6 +40,7 @@ class Scorer:
         self._cache_lock = threading.Lock()
         self._listings: OrderedDict[int, MappingProxyType] = OrderedDict()  # docnum -> LISTING_FIELDS
         self._months: np.ndarray | None = None
+        self._tags: dict[str, TagIndex] = {}
 
     # --- postings, normalised and cached -------------------------------------------------------
 
@@ -150,6 +152,10 @@ class Scorer:
             df = len(uniq)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             scores[uniq] += (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
+        for boost in ranking.tag_boosts:
+            check_deadline(deadline)
+            tags = self.tags(boost.field)
+            scores[tags.docs_where(boost.accepts)] += np.float32(boost.weight)
         for phrase in ranking.required:
             scores[~self.phrase_mask(phrase, ranking, deadline)] = 0.0
         for phrase in ranking.excluded:
@@ -230,6 +236,18 @@ class Scorer:
                               reverse=True)[:24]
         return out
 
+    def tags(self, name: str) -> TagIndex:
+        """The values of a tag field, indexed both ways (built once per index version)."""
+        index = self._tags.get(name)
+        if index is None:
+            index = self._tags[name] = TagIndex(self.arrays.column_values(name))
+        return index
+
+    def tag_facets(self, scores: np.ndarray, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """Counts of each tag field's values among the matched documents, largest first."""
+        matched = scores > 0
+        return {name: self.tags(name).counts(matched, limit) for name in TAG_FIELDS}
+
     def listing(self, docnum: int) -> MappingProxyType:
         """The LISTING_FIELDS a document stores (read-only; an LRU bounded in entries)."""
         with self._cache_lock:
@@ -244,6 +262,45 @@ class Scorer:
             if len(self._listings) > LISTING_CACHE_ENTRIES:
                 self._listings.popitem(last=False)
         return value
+
+
+class TagIndex:
+    """A multi-valued field as (document, value number) pairs, read from a column of joined values."""
+
+    def __init__(self, column: np.ndarray):
+        self.column = column
+        pairs = [(doc, value) for doc, joined in enumerate(column.tolist()) if joined
+                 for value in joined.split(TAG_SEPARATOR)]
+        self.values = sorted({value for _, value in pairs})
+        number = {value: i for i, value in enumerate(self.values)}
+        self.docs = np.fromiter((doc for doc, _ in pairs), dtype=np.int64, count=len(pairs))
+        self.value_ids = np.fromiter((number[value] for _, value in pairs), dtype=np.int64, count=len(pairs))
+
+    def of(self, doc: int) -> list[str]:
+        """The values of one document, in the order the indexer found them."""
+        joined = self.column[doc]
+        return joined.split(TAG_SEPARATOR) if joined else []
+
+    def docs_where(self, accepts) -> np.ndarray:
+        """The documents holding a value that accepts(value) is true of."""
+        wanted = np.fromiter((accepts(value) for value in self.values), dtype=bool, count=len(self.values))
+        return np.unique(self.docs[wanted[self.value_ids]]) if wanted.any() else np.empty(0, dtype=np.int64)
+
+    def mask(self, value: str, size: int) -> np.ndarray:
+        """Boolean mask (of size documents) of those holding value."""
+        out = np.zeros(size, dtype=bool)
+        at = bisect.bisect_left(self.values, value)
+        if at < len(self.values) and self.values[at] == value:
+            out[self.docs[self.value_ids == at]] = True
+        return out
+
+    def counts(self, matched: np.ndarray, limit: int) -> list[tuple[str, int]]:
+        """The most frequent values among the matched documents, with their counts."""
+        if not len(self.docs):
+            return []
+        counts = np.bincount(self.value_ids[matched[self.docs]], minlength=len(self.values))
+        top = np.argsort(-counts, kind="stable")[:limit]
+        return [(self.values[i], int(counts[i])) for i in top if counts[i] > 0]
 
 
 def _unique_with_inverse(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

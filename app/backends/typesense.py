@@ -33,9 +33,20 @@ from indexer.backend import (
     Matches,
     Phrase,
     Ranking,
+    TagBoost,
     check_deadline,
 )
-from indexer.fields import ARTICLE_FIELDS, DATE_FIELD, KINDS, LISTING_FIELDS, SYLLABLES, TEXT_NAMES, typesense_field
+from indexer.fields import (
+    ARTICLE_FIELDS,
+    DATE_FIELD,
+    FACET_FIELDS,
+    KINDS,
+    LISTING_FIELDS,
+    SYLLABLES,
+    TAG_FIELDS,
+    TEXT_NAMES,
+    typesense_field,
+)
 from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, read_meta
 
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
@@ -103,6 +114,7 @@ class TypesenseSnapshot:
         self.version = collection
         self.documents = documents
         self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
+        self._cited = sorted(meta.get("documents", {}))  # every document number the collection's articles cite
         self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
 
     def vocabulary(self) -> Vocabulary:
@@ -125,7 +137,7 @@ class TypesenseSnapshot:
         searches = self._searches(ranking, depth, filter_by, sort, facets)
         responses = self._multi_search(searches, deadline)
         fused = _fuse(searches, responses, self.documents)
-        total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in KIND_WEIGHTS),
+        total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in (*KIND_WEIGHTS, "tag")),
                     default=0)
         return Matches(total, fused[:k], _facets(responses) if facets else None)
 
@@ -143,7 +155,8 @@ class TypesenseSnapshot:
         advanced = bool(ranking.required or ranking.excluded)
         kinds = (SYLLABLES.code,) if advanced or sort != "relevance" \
             else tuple(k for k in KIND_WEIGHTS if tokens[k])
-        searches = []
+        searches = [self._tag_search(boost, depth, filter_by) for boost in ranking.tag_boosts]
+        searches = [s for s in searches if s is not None]
         if not advanced and sort == "relevance":
             for kind in kinds:
                 for token in list(tokens[kind])[:PER_KIND]:
@@ -169,6 +182,16 @@ class TypesenseSnapshot:
                                              facets and kind == kinds[0]))
         return searches
 
+    def _tag_search(self, boost: TagBoost, depth: int, filter_by: str) -> dict | None:
+        """A search of the articles whose tag field holds a value the boost accepts (None when none does)."""
+        values = [v for v in self._cited if boost.accepts(v)] if boost.field == "document" else list(boost.values)
+        if not values:
+            return None
+        tag_filter = f"{boost.field}:=[{','.join(_value(v) for v in values[:100])}]"
+        return {"collection": self.version, "kind": "tag", "weight": boost.weight, "q": "*",
+                "filter_by": f"{tag_filter} && {filter_by}" if filter_by else tag_filter,
+                "per_page": depth, "page": 1, "include_fields": "doc_id"}
+
     def _search(self, ranking: Ranking, kind: str, q: str, depth: int, filter_by: str, sort: str,
                 facets: bool) -> dict:
         """One search of a multi-search request over the fields of one token kind."""
@@ -188,7 +211,7 @@ class TypesenseSnapshot:
         elif sort == "oldest":
             search["sort_by"] = "oldest_key:asc,_text_match:desc"
         if facets:
-            search["facet_by"] = "source,category,year,month"
+            search["facet_by"] = ",".join((*FACET_FIELDS, "year", "month", *TAG_FIELDS))
             search["max_facet_values"] = 50
         return search
 
@@ -254,6 +277,11 @@ def _fuse(searches: list[dict], responses: list[dict], documents: int) -> list[t
     its token's rarity (Typesense reports how many articles hold it)."""
     scores: dict[str, float] = {}
     for search, response in zip(searches, responses):
+        if search["kind"] == "tag":  # an article citing the document the query names: above any other
+            for hit in response.get("hits", []):
+                key = hit["document"]["doc_id"]
+                scores[key] = scores.get(key, 0.0) + search["weight"] * RRF_K
+            continue
         if search["kind"] not in KIND_WEIGHTS:
             continue
         weight = KIND_WEIGHTS[search["kind"]]
@@ -268,7 +296,7 @@ def _fuse(searches: list[dict], responses: list[dict], documents: int) -> list[t
 
 def _facets(responses: list[dict]) -> dict[str, list[tuple[str, int]]]:
     """Facet counts in the shape of Engine.facets."""
-    out: dict[str, list[tuple[str, int]]] = {"source": [], "category": [], "year": [], "month": []}
+    out: dict[str, list[tuple[str, int]]] = {name: [] for name in (*FACET_FIELDS, "year", "month", *TAG_FIELDS)}
     for response in responses:
         for facet in response.get("facet_counts", []):
             name = facet["field_name"]
@@ -292,6 +320,8 @@ def _filter_by(filters: Filters) -> str:
         parts.append(f"source:={_value(filters.source)}")
     if filters.category:
         parts.append(f"category:={_value(filters.category)}")
+    for name, value in filters.tags().items():
+        parts.append(f"{name}:=[{_value(value)}]")
     if filters.date_from:
         parts.append(f"published_ts:>={timegm(datetime.combine(filters.date_from, dtime.min).timetuple())}")
     if filters.date_to:

@@ -33,7 +33,7 @@ from indexer.backend import (
     Ranking,
     check_deadline,
 )
-from indexer.fields import DATE_FIELD, KINDS, TEXT_NAMES, index_field
+from indexer.fields import DATE_FIELD, KINDS, TAG_FIELDS, TEXT_NAMES, index_field
 from indexer.store import current_generation, latest_commit, open_index
 from indexer.whoosh_format.reader import IndexArrays
 
@@ -145,15 +145,24 @@ class WhooshSnapshot:
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
                 facets: bool = False, deadline: float | None = None) -> Matches:
         """BM25F over the whole index, then the first k in sort order."""
-        flt = _filter_query(filters) if filters is not None else None
-        allowed = self.docs_matching(flt, deadline) if flt is not None else None
-        scores = self.scorer.score(ranking, allowed, deadline=deadline)
+        scores = self.scorer.score(ranking, self.allowed(filters, deadline), deadline=deadline)
         total, ranked = self.scorer.top(scores, k, sort)
         out = Matches(total, ranked)
         if facets:
             check_deadline(deadline)
-            out.facets = self.scorer.facets(scores)
+            out.facets = {**self.scorer.facets(scores), **self.scorer.tag_facets(scores)}
         return out
+
+    def allowed(self, filters: Filters | None, deadline: float | None) -> np.ndarray | None:
+        """The documents the filters let through, or None when they restrict nothing."""
+        if filters is None:
+            return None
+        flt = _filter_query(filters)
+        allowed = self.docs_matching(flt, deadline) if flt is not None else None
+        for name, value in filters.tags().items():
+            mask = self.scorer.tags(name).mask(value, self.arrays.doc_count_all)
+            allowed = mask if allowed is None else allowed & mask
+        return allowed
 
     def docs_matching(self, query: wq.Query, deadline: float | None = None) -> np.ndarray:
         """Boolean mask of the documents a Whoosh query (a filter) matches."""
@@ -174,11 +183,19 @@ class WhooshSnapshot:
         """Stored fields of documents by number: every field, or the cached listing fields."""
         if not full:
             return [dict(self.scorer.listing(docnum)) for docnum in keys]
-        return [self.arrays.stored_fields(docnum) for docnum in keys]
+        return [self._with_tags(self.arrays.stored_fields(docnum), docnum) for docnum in keys]
 
     def stored(self, doc_id: str) -> dict | None:
-        """Every stored field of the article with this id, or None."""
-        return self.arrays.document_by_id(doc_id)
+        """Every stored field of the article with this id (its tag fields as lists), or None."""
+        with self.arrays.lock:
+            docnum = self.arrays.searcher.document_number(id=doc_id)
+        return None if docnum is None else self._with_tags(self.arrays.stored_fields(docnum), docnum)
+
+    def _with_tags(self, stored: dict, docnum: int) -> dict:
+        """Stored fields plus the tag fields' values, which the index keeps in columns only."""
+        for name in TAG_FIELDS:
+            stored[name] = self.scorer.tags(name).of(docnum)
+        return stored
 
 
 def _filter_query(filters: Filters) -> wq.Query | None:

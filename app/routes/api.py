@@ -31,6 +31,24 @@ class HitOut(BaseModel):
     snippet: str = ""
 
 
+class FacetValue(BaseModel):
+    """One value of a facet and how many matching articles have it."""
+
+    value: str = Field(description="the value, as the filter of the same name takes it")
+    count: int
+    label: str | None = Field(default=None, description="province: the unit and the former provinces it includes")
+
+
+class Facets(BaseModel):
+    """Counts over the whole result set, largest first (year: latest first)."""
+
+    source: list[FacetValue] = []
+    category: list[FacetValue] = []
+    year: list[FacetValue] = []
+    province: list[FacetValue] = Field(default=[], description="current provinces (since 1 July 2025)")
+    document: list[FacetValue] = Field(default=[], description="legal documents cited, normalised numbers")
+
+
 class SearchOut(BaseModel):
     """A page of search results."""
 
@@ -40,6 +58,9 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
     expansions: list[dict] = []
     relaxed: bool = False
+    corrected: str | None = Field(default=None, description="the query as searched, when it was typed with "
+                                                            "Telex or VNI keys left in")
+    facets: Facets = Facets()
 
 
 class BulkQuery(BaseModel):
@@ -51,6 +72,8 @@ class BulkQuery(BaseModel):
     category: str | None = None
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
+    province: str | None = None
+    doc: str | None = None
     sort: SortName = "relevance"
 
     model_config = {"populate_by_name": True}
@@ -115,16 +138,32 @@ def api_search(
     category: str | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
+    province: Annotated[str | None, Query(max_length=100, description="a province, current or former: "
+                                          "Thái Bình finds articles of today's Hưng Yên")] = None,
+    doc: Annotated[str | None, Query(max_length=120, description="a legal document number: 01/2024/TT-BNV")] = None,
     sort: SortName = "relevance",
 ) -> dict:
     """Search the index; `from`/`to` are ISO dates, `sort` is relevance, newest or oldest."""
     check_query(q, settings)
     try:
         result = service.search(q, limit=min(limit, settings.max_limit), offset=offset, sort=sort,
-                                filters=Filters(source, category, from_, to))
+                                filters=Filters(source, category, from_, to, province, doc), facets=True)
     except QueryError as err:
         raise HTTPException(422, str(err)) from None
-    return asdict(result)
+    out = asdict(result)
+    out["facets"] = facets_out(result.facets)
+    return out
+
+
+def facets_out(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict]]:
+    """Facet counts as the API shows them: value, count, and for provinces the units' former provinces."""
+    from indexer.provinces import facet_label
+
+    out = {name: [{"value": value, "count": count} for value, count in facets.get(name, [])]
+           for name in Facets.model_fields}
+    for item in out["province"]:
+        item["label"] = facet_label(item["value"])
+    return out
 
 
 @router.post("/api/search/bulk", response_model=BulkOut, summary="Many queries in one request")
@@ -140,7 +179,8 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
             raise HTTPException(422, f"query {item.id!r} is longer than {settings.max_query_chars} characters"
                                      f" / truy vấn {item.id!r} dài quá {settings.max_query_chars} ký tự")
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
-              "filters": Filters(item.source, item.category, item.from_, item.to)} for item in body.queries]
+              "filters": Filters(item.source, item.category, item.from_, item.to, item.province, item.doc)}
+             for item in body.queries]
     try:
         return {"results": service.bulk(items, limit=body.limit)}
     except QueryError as err:

@@ -16,6 +16,7 @@ from app.deps import get_app_settings, get_service
 from app.search import SORTS, Filters, QueryError, SearchService, SearchTimeout
 from app.settings import Settings
 from indexer.backend import IndexMissing, IndexProblem
+from indexer.provinces import facet_label
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -70,10 +71,11 @@ def _parse_date(value: str | None) -> date | None:
 def search_page(request: Request, service: Annotated[SearchService, Depends(get_service)],
                 settings: Annotated[Settings, Depends(get_app_settings)],
                 q: str = "", page: str = "1", source: str = "", category: str = "",
-                to: str = "", sort: str = "relevance") -> HTMLResponse:
+                to: str = "", province: str = "", doc: str = "", sort: str = "relevance") -> HTMLResponse:
     """The search form and, when a query is given, one page of results."""
     from_ = request.query_params.get("from", "")  # "from" is a Python keyword
     ctx: dict = {"request": request, "q": q, "source": source, "category": category, "from_": from_, "to": to,
+                 "province": province, "doc": doc, "province_label": facet_label,
                  "sort": sort if sort in SORTS else "relevance", "result": None, "error": None, "ready": True,
                  "page": 1, "pages": 0}
     status = 200
@@ -84,9 +86,10 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
             if len(q) > settings.max_query_chars:
                 raise QueryError(f"Từ khóa dài quá {settings.max_query_chars} ký tự.")
             page_no = int(page) if page.isdigit() and 0 < int(page) <= 1000 else 1
-            filters = Filters(source or None, category or None, _parse_date(from_), _parse_date(to))
+            filters = Filters(source or None, category or None, _parse_date(from_), _parse_date(to),
+                              province or None, doc or None)
             result = service.search(q.replace("\x00", " "), limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
-                                    filters=filters, sort=ctx["sort"], facets=True)
+                                    filters=filters, sort=ctx["sort"], facets=True, suggest=True)
             ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
         except QueryError as err:
             ctx["error"], status = str(err), 422
@@ -95,7 +98,7 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
         except (IndexMissing, IndexProblem):
             ctx["ready"] = False
 
-    state = {"q": q, "source": source, "category": category, "from": from_, "to": to,
+    state = {"q": q, "source": source, "category": category, "from": from_, "to": to, "province": province, "doc": doc,
              "sort": ctx["sort"] if ctx["sort"] != "relevance" else ""}
 
     def url_with(**changes: str | int) -> str:
@@ -105,7 +108,7 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
 
     ctx["url_with"] = url_with
     ctx["page_url"] = lambda n: url_with(page=n)
-    ctx["filtered"] = any((source, category, from_, to))
+    ctx["filtered"] = any((source, category, from_, to, province, doc))
     # Months are offered once the dates are narrowed to one year.
     one_year = from_[:4] if from_[:4] and from_[:4] == to[:4] else ""
     facets = ctx["result"].facets if ctx["result"] else {}

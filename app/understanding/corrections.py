@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.understanding.plan import analyse
+from app.understanding.typing_keys import decode_query
 from app.understanding.vocabulary import Vocabulary
 from indexer.analysis import fold, has_marks
 
@@ -37,6 +38,16 @@ def corrected_query(q: str, vocabulary: Vocabulary) -> str | None:
         return None
     candidate = " ".join(words)
     return restored_query(candidate, vocabulary) or candidate
+
+
+def typed_keys(q: str, vocabulary: Vocabulary) -> str | None:
+    """The query decoded when it was typed with Telex or VNI keys left in ("cari cachs" -> "cải cách"), or None.
+
+    A token the index knows as it is typed (an English word, a name, an acronym) is left alone.
+    """
+    if q.isascii() and not any(ch.isalpha() for ch in q):
+        return None
+    return decode_query(q, known=lambda token: token.lower() in vocabulary.syllable_df)
 
 
 def did_you_mean(q: str, vocabulary: Vocabulary) -> str | None:

@@ -16,8 +16,9 @@ from app.understanding.parse import ParsedQuery
 from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse as _analyse
 from indexer.analysis import has_marks
-from indexer.backend import Clause, Phrase, Ranking, check_deadline
+from indexer.backend import Clause, Phrase, Ranking, TagBoost, check_deadline
 from indexer.fields import BIGRAMS, SYLLABLES, WORDS, Kind
+from indexer.legal_refs import query_refs
 
 # One text is analysed several times per query (a phrase is required and ranked; a relaxed phrase is built
 # again; acronym names recur across queries) and pyvi's CRF is the costliest step: keep recent analyses.
@@ -108,5 +109,16 @@ def build(parsed: ParsedQuery, w: Weights = DEFAULT, context=None, *, deadline: 
         check_deadline(deadline)
         if (found := phrase(text)) is not None:
             excluded.append(found)
-    return QueryPlan(Ranking(clauses, required, excluded, boosts=w.fields, k1=w.k1, b=w.b), highlight,
-                     [e.to_dict() for e in expansions])
+    return QueryPlan(Ranking(clauses, required, excluded, boosts=w.fields, k1=w.k1, b=w.b,
+                             tag_boosts=cited_documents(parsed, w)), highlight, [e.to_dict() for e in expansions])
+
+
+def cited_documents(parsed: ParsedQuery, w: Weights) -> list[TagBoost]:
+    """Boosts for the articles citing a document number the query is or contains (whole or in part)."""
+    if not w.cited_document:
+        return []
+    text = " ".join([parsed.text, *parsed.phrases])
+    if not any(ch.isdigit() for ch in text):  # every document number has digits: most queries stop here
+        return []
+    return [TagBoost("document", w.cited_document, (ref.number,) if ref.number else (), ref.prefixes, ref.kind)
+            for ref in query_refs(text)]

