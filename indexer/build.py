@@ -49,8 +49,11 @@ WRITER_MB = 256
 WRITER_OPTIONS = {"compound": False}
 
 
-def document_fields(article: Article, content_hash: str | None = None) -> dict:
-    """Whoosh add_document keywords for one article; each text feeds its word, syllable and bigram fields."""
+def document_fields(article: Article, content_hash: str | None = None, schema=None) -> dict:
+    """Whoosh add_document keywords for one article; each text feeds its word, syllable and bigram fields.
+
+    With a schema, only its fields: an index built before a field was declared has no place for it.
+    """
     doc: dict = {"id": article.id, "content_hash": content_hash or article.content_hash()}
     for name in TEXT_NAMES:
         if text := getattr(article, name):
@@ -65,7 +68,7 @@ def document_fields(article: Article, content_hash: str | None = None) -> dict:
     for name, values in tags(article).items():
         if values:
             doc[name] = TAG_SEPARATOR.join(values)
-    return doc
+    return doc if schema is None else {k: v for k, v in doc.items() if k in schema}
 
 
 # A writer process that meets an OSError exits with this plus its errno, so the build can name the cause.
@@ -159,7 +162,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                         repeated[article.id] = article  # the later record of a repeated id wins
                         continue
                     seen.add(article.id)
-                    writer.add_document(**document_fields(article, content_hash))
+                    writer.add_document(**document_fields(article, content_hash, ix.schema))
                 writer.commit()
             except BaseException:
                 writer.cancel()
@@ -168,7 +171,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             if repeated:
                 fixer = FastSegmentWriter(ix, limitmb=WRITER_MB)
                 for article in repeated.values():
-                    fixer.update_document(**document_fields(article))
+                    fixer.update_document(**document_fields(article, schema=ix.schema))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
             lexicon.save(gen, ix)
@@ -240,8 +243,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
                     report.replaced += 1
                 else:
                     report.added += 1
-                # An index built before a field was declared has no place for it: its schema decides.
-                doc = {k: v for k, v in document_fields(article).items() if k in ix.schema}
+                doc = document_fields(article, schema=ix.schema)
                 known[article.id] = doc["content_hash"]
                 writer.update_document(**doc)
             writer.commit()

@@ -3,11 +3,10 @@ fields, on an index of two segments with a replaced article (postings themselves
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
-from conftest import CORPUS, run_cli
+from conftest import CORPUS, build_in_process, write_jsonl
 from whoosh import query as wq
 
 from app.search import SearchService
@@ -15,6 +14,7 @@ from app.understanding.vocabulary import Vocabulary
 from indexer import lexicon
 from indexer.analysis import analyse
 from indexer.backend import Phrase, Ranking
+from indexer.build import update_index
 
 FIELDS = ("title", "abstract", "body")
 
@@ -24,17 +24,15 @@ def engine(tmp_path_factory):
     """An engine over the seed pages plus an update: a second segment, and a deleted (replaced) article."""
     folder = tmp_path_factory.mktemp("fast")
     index = folder / "index"
-    assert run_cli("indexer", "build", "--index", str(index), str(CORPUS)).returncode == 0
+    build_in_process(index, CORPUS)
     pages = sorted(CORPUS.glob("*.txt"))
     replaced = pages[0].stem
     text = pages[1].read_text(encoding="utf-8")
     updates = [{"id": replaced, "title": "Bài thay thế", "body": "Ủy ban nhân dân tỉnh họp. " + text[:2000]},
                {"id": "moi-1", "title": "Cải cách hành chính, cải cách thể chế", "abstract": "cải cách, hành chính",
                 "body": "Cải cách hành chính (CCHC) là nhiệm vụ trọng tâm. Hành chính công; cải cách."}]
-    src = folder / "updates.jsonl"
-    src.write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in updates), encoding="utf-8")
-    done = run_cli("indexer", "update", "--index", str(index), str(src))
-    assert done.returncode == 0, done.stderr
+    report = update_index(index, [write_jsonl(folder / "updates.jsonl", updates)], workers=1)
+    assert (report.added, report.replaced) == (1, 1)
     snap = SearchService(index).snapshot()
     leaves = snap.arrays.searcher.reader().leaf_readers()
     assert len(leaves) == 2 and any(r.has_deletions() for r, _ in leaves)

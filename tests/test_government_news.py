@@ -4,11 +4,12 @@ the 2025 merger, queries typed with Telex/VNI keys, facets (unit tier: the index
 from __future__ import annotations
 
 import pytest
-from conftest import CORPUS, index_of
+from conftest import CORPUS, index_of, write_jsonl
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from indexer.fields import TAG_FIELDS
 
 SEED_TEXT = (CORPUS / "000_c148fd66da705f65.txt").read_text(encoding="utf-8")
 
@@ -117,6 +118,30 @@ def test_the_search_page_offers_the_new_facets(client):
     page = client.get("/", params={"q": "văn thư"})
     assert "Văn bản được nhắc đến" in page.text and "Tỉnh, thành" in page.text
     assert "doc=30%2F2020%2FN%C4%90-CP" in page.text
+
+
+def test_an_index_built_before_the_tag_fields_answers_and_takes_updates(tmp_path, monkeypatch):
+    from app.search import SearchService
+    from indexer import build
+
+    current = build.make_schema
+
+    def older_schema():
+        schema = current()
+        for name in TAG_FIELDS:
+            schema.remove(name)
+        return schema
+
+    monkeypatch.setattr(build, "make_schema", older_schema)
+    index = index_of(tmp_path, ARTICLES[:2])
+    monkeypatch.undo()
+    service = SearchService(index)
+    result = service.search("công tác văn thư", facets=True)
+    assert [h.id for h in result.hits][0] == "nd30" and result.facets["province"] == []
+    assert service.document("nd30")["document"] == []
+    report = build.update_index(index, [write_jsonl(tmp_path / "more.jsonl", [ARTICLES[2]])], workers=1)
+    assert report.added == 1
+    assert SearchService(index).search("cải cách hành chính").hits[0].id == "hy"
 
 
 def test_openapi_documents_the_new_fields(client):

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import pickle
 
+import pytest
 from conftest import CORPUS, run_cli
 
 from app.search import SearchService
 from app.understanding.vocabulary import Vocabulary
 from indexer import lexicon
 from indexer.store import current_generation, open_index
+
+pytestmark = pytest.mark.system  # the counts are saved by the indexer's command line
 
 
 def _tables(vocabulary: Vocabulary) -> tuple:

@@ -88,9 +88,13 @@ class WhooshBackend:
             if version != self._version or self._snapshot is None:
                 old = self._snapshot
                 self._snapshot = WhooshSnapshot(IndexArrays(open_index(self.index_dir)), gen)
-                self._version = (gen.name, self._snapshot.commit)
+                # The folder's own version, not the reader's: an index of no article reads as commit -1 and
+                # would otherwise be reopened at every call.
+                self._version = version
                 if old is not None:
-                    threading.Timer(RETIRE_AFTER_S, old.close).start()
+                    retire = threading.Timer(RETIRE_AFTER_S, old.close)
+                    retire.daemon = True  # a command that is done exits without waiting for it
+                    retire.start()
             return self._snapshot
 
     def warm_up(self) -> None:

@@ -154,7 +154,8 @@ class IndexArrays:
             values = np.full(self.doc_count_all, "", dtype=object)
             with self.lock:
                 for reader, offset in self._leaves:
-                    if reader.has_column(fieldname):
+                    # An index built before the field was declared has no such field at all.
+                    if fieldname in reader.schema and reader.has_column(fieldname):
                         col = reader.column_reader(fieldname)
                         for d in range(reader.doc_count_all()):
                             values[offset + d] = col[d] or ""
