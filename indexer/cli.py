@@ -1,10 +1,11 @@
-"""Command line of the indexer: build, update, delete, drop (the write side)."""
+"""Command line of the indexer: build, update, delete, drop, crawl (the write side)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -28,6 +29,22 @@ EPILOG_DELETE = """example:
 EPILOG_DROP = """examples:
   python -m indexer drop --index data/index
   TRACUU_BACKEND=typesense python -m indexer drop --orphans   # collections of index folders since deleted"""
+EPILOG_CRAWL = """examples:
+  python -m indexer crawl --index data/index https://example.org/rss/tin-tuc.rss
+  python -m indexer crawl --index data/index --since 2024-03-01 --max-pages 500 https://example.org/sitemap.xml
+  python -m indexer crawl --index data/index --save data/crawled https://example.org/tin-tuc/bai-viet-123.html
+  python -m indexer build --index data/index data/crawled/     # the same articles, rebuilt offline
+
+Each URL is a feed (RSS 0.9x-2.0, Atom), a sitemap or sitemap index, or an article page. Pages are fetched
+one at a time per host, as robots.txt allows, with conditional requests; the ETag, Last-Modified and
+content hash of each page are kept in DIR/crawl-state.json, so that a crawl of an unchanged site leaves
+the index as it was. Articles are indexed by an id made from their URL (added, or replaced when changed).
+
+exit status: 0 done; 1 done, but some pages failed (an HTTP error, a timeout, too large); 2 nothing changed
+(bad arguments or setting, busy or broken index, full disk); 130 interrupted (the live index is unchanged)."""
+CRAWL_JSON_HELP = ("print the outcome as one JSON object on stdout: fetched, new, changed, unchanged, skipped, "
+                   "skipped_by_reason, skipped_pages, index (the writer's report, or null when the index was not "
+                   "touched), ... or {\"error\": MESSAGE, \"kind\": usage|busy|missing|index|disk}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +86,84 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--wait", action="store_true", help="wait for another writer instead of failing")
     cmd.add_argument("--quiet", action="store_true", help="no summary")
     cmd.add_argument("--json", action="store_true", help=JSON_HELP)
+    _add_crawl(sub)
     return parser
+
+
+def _iso_date(value: str) -> date:
+    """An argument that must be an ISO date."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+
+
+def _add_crawl(sub) -> None:
+    """The crawl sub-command: feeds, sitemaps and pages of web sites into the index."""
+    crawl_help = "fetch feeds, sitemaps and article pages of web sites into the index"
+    cmd = sub.add_parser("crawl", help=crawl_help, description=crawl_help, epilog=EPILOG_CRAWL,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
+    cmd.add_argument("urls", nargs="+", metavar="URL", help="feeds, sitemaps or article pages (http or https)")
+    cmd.add_argument("--max-pages", type=int, default=None, metavar="N", help="fetch at most N article pages")
+    cmd.add_argument("--delay", type=float, default=1.0, metavar="S",
+                     help="seconds between two requests to one host (default 1; a site's Crawl-delay may ask "
+                          "for more)")
+    cmd.add_argument("--since", type=_iso_date, default=None, metavar="DATE",
+                     help="leave out articles published before DATE (YYYY-MM-DD); undated ones are kept")
+    cmd.add_argument("--follow-hosts", action="store_true",
+                     help="follow links of feeds and sitemaps to other hosts too (default: the same host only)")
+    cmd.add_argument("--save", type=Path, default=None, metavar="DIR",
+                     help="also write the articles fetched to DIR/crawl-TIME.jsonl (what `build` reads)")
+    cmd.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                     help="seconds to wait for a server's answer (default 20)")
+    cmd.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="segmentation processes for the update (default: one per core)")
+    cmd.add_argument("--wait", action="store_true",
+                     help="wait for another crawl or writer instead of failing")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    cmd.add_argument("--json", action="store_true", help=CRAWL_JSON_HELP)
+
+
+def _crawl(args, settings) -> int:
+    """Run a crawl and report it: failed pages and the summary on stderr, JSON on stdout when asked."""
+    if args.max_pages is not None and args.max_pages < 1:
+        return _fail(args, "usage", "--max-pages must be at least 1")
+    if args.delay < 0 or args.timeout <= 0:
+        return _fail(args, "usage", "--delay must be 0 or more and --timeout more than 0")
+    from indexer.crawl import CrawlOptions, crawl
+
+    options = CrawlOptions(index=args.index, urls=args.urls, max_pages=args.max_pages, delay=args.delay,
+                           since=args.since, follow_hosts=args.follow_hosts, save=args.save, timeout=args.timeout,
+                           workers=args.workers, wait=args.wait, progress=_progress(args))
+    try:
+        result = crawl(options, settings)
+    except ValueError as err:
+        return _fail(args, "usage", str(err))
+    except IndexBusy as err:
+        return _fail(args, "busy", str(err))
+    except IndexMissing as err:
+        return _fail(args, "missing", str(err))
+    except IndexProblem as err:
+        return _fail(args, "index", str(err))
+    except OSError as err:
+        return _fail(args, "disk", f"cannot write the index or the crawl state ({err.strerror or err}); "
+                                   "the live index is unchanged")
+    except KeyboardInterrupt:
+        print("interrupted: the live index is unchanged", file=sys.stderr)
+        return 130
+    failed = [skip for skip in result.skipped_pages if skip.failure]
+    for skip in failed[:50]:
+        print(f"failed {skip.url}: {skip.reason}", file=sys.stderr)
+    if result.failures > len(failed[:50]):
+        print(f"... and {result.failures - len(failed[:50])} more failed pages", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not args.quiet:
+        print(result.summary(), file=sys.stderr)
+    if args.json:
+        print(result.to_json())
+    return 1 if result.failures else 0
 
 
 def _summary(command: str, report: Report) -> str:
@@ -121,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = backend_settings()
     except ValidationError as err:
         return _fail(args, "usage", f"bad TRACUU_* setting: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}")
+    if args.command == "crawl":
+        return _crawl(args, settings)
     try:
         report = _run(args, settings)
     except IndexBusy as err:
