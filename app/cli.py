@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from app.search import Filters, QueryError, SearchService, SearchTimeout, missing_index_message
+from app.search import BulkAnswers, Filters, QueryError, SearchService, SearchTimeout, missing_index_message
 from app.settings import get_settings
 from indexer.backend import IndexMissing, IndexProblem
 
@@ -90,6 +90,7 @@ def timeout_message(service: SearchService) -> str:
 def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: int | None = None) -> int:
     """Answer each input line in order; a bad or overlong line gets an error object, the rest go on."""
     errors = 0
+    answered = BulkAnswers()  # a question asked again (same filters, same index version) is not searched again
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -99,7 +100,7 @@ def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: in
                 raise QueryError(f"line {lineno}: the query is longer than {max_query_chars} characters"
                                  " (TRACUU_MAX_QUERY_CHARS)")
             try:
-                result = service.bulk([item], limit=limit)[0]
+                result = service.bulk([item], limit=limit, answered=answered)[0]
             except SearchTimeout:
                 raise QueryError(f"line {lineno}: {timeout_message(service)}") from None
         except QueryError as err:

@@ -10,8 +10,9 @@ are the same whichever backend answers.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from app.snippets import mark, snippet, text_spans
@@ -172,23 +173,33 @@ class SearchService:
         """Autocomplete: frequent words of the index that complete what was typed, marks restored."""
         return corrections.completions(prefix, self.snapshot().vocabulary(), limit)
 
-    def bulk(self, queries: list[dict], limit: int = 10) -> list[dict]:
+    def bulk(self, queries: list[dict], limit: int = 10, *, answered: BulkAnswers | None = None) -> list[dict]:
         """Answer many queries with one snapshot; each result is {id, total, hits[{id, score, title}]}.
 
-        Each query has the time bound of one search (timeout_s), not the batch as a whole.
+        Each distinct (query, filters, sort) is searched once and its answer reused for the repeats: in
+        answered when given (a caller's memory across calls, like `app bulk` reading line by line), else in
+        one for this batch. Each query has the time bound of one search (timeout_s), not the batch as a whole.
         """
+        answered = BulkAnswers() if answered is None else answered
         out = []
         with self.batch():
             for item in queries:
                 filters = item.get("filters") or Filters()
-                try:
-                    res = self.search(item["q"], limit=limit, filters=filters, sort=item.get("sort", "relevance"),
-                                      snippets=False)
-                except SearchTimeout as err:
-                    err.query_id = item["id"]
-                    raise
-                out.append({"id": item["id"], "total": res.total,
-                            "hits": [{"id": h.id, "score": h.score, "title": h.title} for h in res.hits]})
+                sort = item.get("sort", "relevance")
+                # The version is in the key: an answer found before an update must not stand for one after it.
+                key = _bulk_key(self.snapshot().version, item["q"], filters, sort, limit)
+                found = answered.get(key) if key is not None else None
+                if found is None:
+                    try:
+                        res = self.search(item["q"], limit=limit, filters=filters, sort=sort, snippets=False)
+                    except SearchTimeout as err:
+                        err.query_id = item["id"]
+                        raise
+                    found = (res.total, tuple((h.id, h.score, h.title) for h in res.hits))
+                    if key is not None:
+                        answered.put(key, found)
+                out.append({"id": item["id"], "total": found[0],
+                            "hits": [{"id": i, "score": score, "title": title} for i, score, title in found[1]]})
         return out
 
     def article_view(self, doc_id: str, q: str = "") -> dict | None:
@@ -221,6 +232,46 @@ class SearchService:
         """The stored article with this id, as the API returns it, or None."""
         stored = self.stored(doc_id)
         return None if stored is None else public_document(stored)
+
+
+BulkAnswer = tuple[int, tuple[tuple[str, float, str], ...]]  # (total, ((id, score, title), ...))
+
+
+class BulkAnswers:
+    """Answers of bulk queries by (index version, query, filters, sort, limit); the oldest go past max_entries."""
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._answers: OrderedDict[tuple, BulkAnswer] = OrderedDict()
+
+    def get(self, key: tuple) -> BulkAnswer | None:
+        """The answer kept for key, or None."""
+        found = self._answers.get(key)
+        if found is not None:
+            self._answers.move_to_end(key)
+        return found
+
+    def put(self, key: tuple, answer: BulkAnswer) -> None:
+        """Keep an answer, forgetting the least recently used past max_entries."""
+        self._answers[key] = answer
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.max_entries:
+            self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        """How many answers are kept."""
+        return len(self._answers)
+
+
+def _bulk_key(version: str, q: str, filters: Filters, sort: str, limit: int) -> tuple | None:
+    """What makes two bulk queries the same question, or None when a value cannot be a key (a filter that
+    is not text, which the search rejects anyway)."""
+    key = (version, q, astuple(filters), sort, limit)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def public_document(stored: Mapping) -> dict:
@@ -257,4 +308,4 @@ def missing_index_message(index_dir: Path) -> str:
     return f"no index in {index_dir}: build one with `python -m indexer build --index {index_dir} corpus/`"
 
 
-__all__ += ["IndexMissing", "make_hit", "missing_index_message", "public_document"]
+__all__ += ["BulkAnswers", "IndexMissing", "make_hit", "missing_index_message", "public_document"]

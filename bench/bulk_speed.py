@@ -6,6 +6,7 @@ so CPU time (user + sys of the process that answers) is reported beside it. Answ
 first tree's: ids identical, scores within 1e-6.
 
     python bench/bulk_speed.py --index /tmp/bulk10k/index --tree before=/tmp/base --tree after=.
+    python bench/bulk_speed.py ... --distinct 250   # 1,000 queries, each of 250 asked four times
 """
 
 from __future__ import annotations
@@ -124,9 +125,13 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--cli-runs", type=int, default=2)
     parser.add_argument("--http-rounds", type=int, default=2)
+    parser.add_argument("--distinct", type=int, default=None, metavar="N",
+                        help="ask only N distinct questions, each again in turn (a batch with repeats)")
     parser.add_argument("--save", type=Path, help="write the first tree's CLI answers here (JSON Lines)")
     args = parser.parse_args()
     queries = run.query_list(args.queries)
+    if args.distinct:
+        queries = [queries[i % args.distinct] for i in range(len(queries))]
     work = Path(os.environ.get("TMPDIR", "/tmp"))
     many, one = work / f"bulk-speed-{os.getpid()}.jsonl", work / f"bulk-speed-{os.getpid()}-1.jsonl"
     many.write_text("".join(json.dumps({"id": i, "q": q}, ensure_ascii=False) + "\n" for i, q in enumerate(queries)),
