@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli, wait_until
 
 from indexer.backend import BackendSettings
 from indexer.crawl import CrawlOptions, crawl
@@ -33,9 +34,10 @@ from indexer.crawl.discover import feed_links, kind_of, sitemap_links
 from indexer.crawl.extract import byline, decode_html, extract_article, is_view_counter, parse_date
 from indexer.crawl.fetch import USER_AGENT, Fetcher, FetchError
 from indexer.crawl.run import STATE_FILE, article_id
-from tests.conftest import ROOT, run_cli, wait_until
 
-TODAY_CLOCK = datetime.now().strftime("Thứ %w, %d/%m/%Y, %H:%M[GMT+7]")  # the portal header's clock: not a date
+# The portal header's clock, as portals print it: today's date, which is never an article's.
+TODAY_CLOCK = (("Thứ 2", "Thứ 3", "Thứ 4", "Thứ 5", "Thứ 6", "Thứ 7", "Chủ nhật")[datetime.now().weekday()]
+               + datetime.now().strftime(", %d/%m/%Y, %H:%M[GMT+7]"))
 
 # --- the portal ------------------------------------------------------------------------------
 
@@ -350,6 +352,7 @@ def test_not_dates(text):
 
 def test_no_date_is_never_today():
     """A page whose article has no date gets none, though its header clock shows today's and its boxes others."""
+    assert parse_date(TODAY_CLOCK).date() == date.today()  # the trap is a real date line
     found = extract_article(portal_page(ND_TITLE, ND_TEXT), "http://portal.test/tin-tuc/huong-dan-dvc.html")
     assert found is not None and found.title == ND_TITLE
     assert found.published is None
@@ -584,8 +587,9 @@ def test_since_max_pages_and_other_hosts(site, tmp_path):
 
 def test_rebuilt_index_is_crawled_again(site, tmp_path):
     """After the index is rebuilt in the same folder, the old crawl state no longer stands for it."""
+    from conftest import write_jsonl
+
     from indexer.build import build_index
-    from tests.conftest import write_jsonl
 
     build_portal(site)
     page = site.url("/tin-tuc/hoi-nghi-cchc.html")
@@ -597,6 +601,34 @@ def test_rebuilt_index_is_crawled_again(site, tmp_path):
     result = _crawl(index, [page])
     assert result.new == 1 and result.report.added == 1
     assert any("rebuilt" in warning for warning in result.warnings)
+
+
+def test_a_page_that_breaks_the_extractor_is_skipped(site, tmp_path, monkeypatch):
+    """An error reading one page is reported as that page's failure and the crawl goes on."""
+    import indexer.crawl.run as run
+
+    build_portal(site)
+    real = run.extract_article
+
+    def fragile(html: str, url: str):
+        """The real extractor, except on one page."""
+        if url.endswith("/chuyen-doi-so.html"):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(html, url)
+
+    monkeypatch.setattr(run, "extract_article", fragile)
+    result = _crawl(tmp_path / "ix", [site.url("/tin-tuc/chuyen-doi-so.html"), site.url("/tin-tuc/du-lich.html")])
+    assert (result.new, result.failures) == (1, 1)
+    assert result.skipped_pages[0].reason.startswith("could not be read (RecursionError")
+
+
+def test_one_crawl_of_an_index_at_a_time(tmp_path):
+    """A second crawl of the same index while one runs is refused at once, naming --wait."""
+    from indexer.backend import IndexBusy
+    from indexer.crawl.run import crawl_lock
+
+    with crawl_lock(tmp_path / "ix", wait=False), pytest.raises(IndexBusy, match="another crawl"):
+        _crawl(tmp_path / "ix", ["http://127.0.0.1:9/"])
 
 
 # --- system: the command lines ----------------------------------------------------------------------------

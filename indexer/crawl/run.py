@@ -337,6 +337,9 @@ class Crawl:
             if kind == "seed":
                 kind = "page" if response.not_modified else kind_of(response.body)
                 self.attempted += kind == "page"
+                if kind == "page" and len(response.body) > self.fetcher.max_bytes:
+                    # Fetched with a sitemap's allowance while its kind was unknown; a page gets a page's.
+                    raise FetchError(f"larger than {self.fetcher.max_bytes:,} bytes")
             if kind == "feed":
                 self._listing(item, response, feed_links(response.body, response.url, response.content_type))
                 self.result.feeds += 1
@@ -347,6 +350,10 @@ class Crawl:
                 self._page(item, response, previous)
         except FetchError as err:
             self.result.skip(item.url, err.reason, err.failure)
+        except OSError:
+            raise  # writing the crawl's own files failed (a full disk): that ends the crawl
+        except Exception as err:  # a page no library could read must not end the crawl of the others
+            self.result.skip(item.url, f"could not be read ({type(err).__name__}: {str(err)[:120]})", failure=True)
         if is_page:
             self._tick()
 
