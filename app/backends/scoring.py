@@ -21,11 +21,18 @@ from indexer.fields import FACET_FIELDS, LISTING_FIELDS, SYLLABLES, TAG_FIELDS, 
 from indexer.whoosh_format.reader import IndexArrays
 
 POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
+# What a clause adds to each document's score, per (kind, term, weight, k1, b and boost of each field): a bulk
+# asks the same terms again and again (1,000 eval queries: 42,000 clauses, most of them asked before), and
+# merging the fields and saturating the sums costs more than the lookup.
+CLAUSE_CACHE_BYTES = 48 * 1024 * 1024
 # Stored fields a hit without snippet shows, kept per document (≈ 650 bytes each, 13 MB at most): Whoosh
 # decompresses and unpickles the whole article, body included, to give its title.
 LISTING_CACHE_ENTRIES = 20_000
 
 PostingKey = tuple[str, str, float]  # (index field, term, b)
+ClauseKey = tuple[str, str, float, float, tuple[tuple[float, float], ...]]  # kind, term, weight, k1, (b, boost)s
+ClausePostings = tuple[np.ndarray, np.ndarray]  # (docnums, a float per document)
+NOTHING = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))  # a stop word, or no posting
 
 
 class Scorer:
@@ -38,6 +45,8 @@ class Scorer:
         self._cache: OrderedDict[PostingKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
+        self._clauses: OrderedDict[ClauseKey, ClausePostings] = OrderedDict()
+        self._clauses_bytes = 0
         self._listings: OrderedDict[int, MappingProxyType] = OrderedDict()  # docnum -> LISTING_FIELDS
         self._months: np.ndarray | None = None
         self._tags: dict[str, TagIndex] = {}
@@ -113,6 +122,54 @@ class Scorer:
         return [(*(hit if hit is not None else self._load(key, deadline)), boost)
                 for key, hit, (_, _, boost) in zip(keys, cached, fields, strict=True)]
 
+    def contribution(self, clause: Clause, ranking: Ranking, deadline: float | None = None) -> ClausePostings | None:
+        """(docnums, float32 BM25F score the clause adds to each), None for a stop word or no posting; cached (an
+        LRU bounded in bytes) for the next query that asks the same term with the same weights."""
+        key = (clause.kind, clause.term, clause.weight, ranking.k1,
+               tuple((ranking.b.get(name, 0.75), ranking.boosts.get(name, 1.0)) for name in TEXT_NAMES))
+        with self._cache_lock:
+            hit = self._clauses.get(key)
+            if hit is not None:
+                self._clauses.move_to_end(key)
+        if hit is None:
+            hit = self._merge(clause, ranking, deadline)
+            if hit is not NOTHING:
+                uniq, combined = hit
+                df = len(uniq)
+                idf = np.log(1.0 + (self.arrays.live_count - df + 0.5) / (df + 0.5))
+                hit = uniq, (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
+            with self._cache_lock:
+                if key not in self._clauses:
+                    self._clauses[key] = hit
+                    self._clauses_bytes += hit[0].nbytes + hit[1].nbytes
+                    while self._clauses_bytes > CLAUSE_CACHE_BYTES and len(self._clauses) > 1:
+                        _, old = self._clauses.popitem(last=False)
+                        self._clauses_bytes -= old[0].nbytes + old[1].nbytes
+        return None if hit is NOTHING else hit
+
+    def _merge(self, clause: Clause, ranking: Ranking, deadline: float | None) -> ClausePostings:
+        """A clause's postings over the text fields as one list (NOTHING for a stop word or no posting)."""
+        postings = self._clause_postings(clause, ranking, deadline)
+        if postings is None:
+            return NOTHING
+        parts_ids, parts_tf = [], []
+        for ids, tf_norm, boost in postings:
+            if len(ids):
+                parts_ids.append(ids)
+                parts_tf.append(tf_norm * boost if boost != 1.0 else tf_norm)
+        if not parts_ids:
+            return NOTHING
+        if len(parts_ids) == 1:
+            return parts_ids[0], parts_tf[0]
+        ids, pseudo = np.concatenate(parts_ids), np.concatenate(parts_tf)
+        if len(ids) * 8 > self.doc_count_all:
+            # Long lists: summing into a dense array beats sorting them.
+            dense = np.bincount(ids, weights=pseudo, minlength=self.doc_count_all)
+            uniq = np.flatnonzero(dense)
+            return uniq, dense[uniq]
+        uniq, inverse = _unique_with_inverse(ids)
+        return uniq, np.bincount(inverse, weights=pseudo)
+
     # --- scoring ------------------------------------------------------------------------
 
     def score(self, ranking: Ranking, allowed: np.ndarray | None = None, *,
@@ -121,37 +178,14 @@ class Scorer:
 
         Past deadline (a time.monotonic() instant) it raises SearchTimeout between reads.
         """
-        n = self.arrays.live_count
         scores = np.zeros(self.doc_count_all, dtype=np.float32)
         for clause in ranking.clauses:
             check_deadline(deadline)
             if clause.weight == 0.0:
                 continue  # adds exactly 0 to every score (restored lone syllables by default): nothing to read
-            postings = self._clause_postings(clause, ranking, deadline)
-            if postings is None:
-                continue
-            parts_ids, parts_tf = [], []
-            for ids, tf_norm, boost in postings:
-                if len(ids):
-                    parts_ids.append(ids)
-                    parts_tf.append(tf_norm * boost if boost != 1.0 else tf_norm)
-            if not parts_ids:
-                continue
-            if len(parts_ids) == 1:
-                uniq, combined = parts_ids[0], parts_tf[0]
-            else:
-                ids, pseudo = np.concatenate(parts_ids), np.concatenate(parts_tf)
-                if len(ids) * 8 > self.doc_count_all:
-                    # Long lists: summing into a dense array beats sorting them.
-                    dense = np.bincount(ids, weights=pseudo, minlength=self.doc_count_all)
-                    uniq = np.flatnonzero(dense)
-                    combined = dense[uniq]
-                else:
-                    uniq, inverse = _unique_with_inverse(ids)
-                    combined = np.bincount(inverse, weights=pseudo)
-            df = len(uniq)
-            idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            scores[uniq] += (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
+            found = self.contribution(clause, ranking, deadline)
+            if found is not None:
+                scores[found[0]] += found[1]
         for boost in ranking.tag_boosts:
             check_deadline(deadline)
             tags = self.tags(boost.field)
