@@ -163,7 +163,7 @@ def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars
         print(f"error: the query is longer than {max_chars} characters (TRACUU_MAX_QUERY_CHARS)", file=sys.stderr)
         return 2
     try:
-        result = service.search(q, limit=limit)
+        result = service.search(q, limit=limit, collapse=True)
     except SearchTimeout:
         print(f"error: {timeout_message(service)}", file=sys.stderr)
         return 2

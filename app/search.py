@@ -27,6 +27,7 @@ from indexer.backend import (
     Filters,
     IndexMissing,
     IndexProblem,
+    Matches,
     QueryError,
     SearchBackend,
     SearchTimeout,
@@ -35,6 +36,10 @@ from indexer.backend import (
     check_deadline,
     search_backend,
 )
+from indexer.stories import StoryGroups
+
+# A collapsed search ranks this many times the page's depth, so that dropped copies leave it full.
+COLLAPSE_DEPTH = 3
 
 __all__ = ["SORTS", "Filters", "Hit", "QueryError", "SearchResult", "SearchService", "SearchTimeout"]
 
@@ -52,6 +57,8 @@ class Hit:
     category: str | None = None
     snippet: str = ""
     title_html: str = ""
+    # The other copies of the same story (id, title, source, published), in a collapsed search.
+    similar: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -112,7 +119,7 @@ class SearchService:
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
                sort: str = "relevance", snippets: bool = True, facets: bool = False, suggest: bool = False,
-               deadline: float | None = None) -> SearchResult:
+               collapse: bool = False, deadline: float | None = None) -> SearchResult:
         """Run one query and return a page of hits, with snippets unless told otherwise, facet counts and a
         did-you-mean when asked.
 
@@ -136,19 +143,27 @@ class SearchService:
         if plan.empty:
             return SearchResult(query=asked, total=0, took_ms=_ms(started), expansions=plan.expansions,
                                 corrected=corrected)
-        found = snap.matches(plan.ranking, filters, sort, offset + limit, facets=facets, deadline=deadline)
+        groups = snap.story_groups() if collapse else None
+        # Copies of one story are dropped from the page: rank enough candidates to fill it all the same.
+        depth = (offset + limit) * (COLLAPSE_DEPTH if groups else 1)
+        found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=bool(groups),
+                             deadline=deadline)
         relaxed = False
         if parsed.phrases and not found.total:
             # A quoted phrase found nowhere (often a typo inside the quotes): search its words instead.
             check_deadline(deadline)
             plan, relaxed = build(parsed.relaxed(), self.weights, snap, deadline=deadline), True
-            found = snap.matches(plan.ranking, filters, sort, offset + limit, facets=facets, deadline=deadline)
-        page = found.ranked[offset:offset + limit]
+            found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=bool(groups),
+                                 deadline=deadline)
+        total, ranked = (found.total, found.ranked) if not groups else _collapsed(snap, groups, found)
+        page = ranked[offset:offset + limit]
         check_deadline(deadline)
         stored = snap.fetch([key for key, _ in page], full=snippets)
         hits = [make_hit(doc, score, plan.highlight_terms if snippets else None)
                 for doc, (_, score) in zip(stored, page, strict=True) if doc is not None]
-        result = SearchResult(query=asked, total=found.total, took_ms=_ms(started), hits=hits,
+        if groups:
+            _add_similar(snap, groups, hits)
+        result = SearchResult(query=asked, total=total, took_ms=_ms(started), hits=hits,
                               expansions=plan.expansions, relaxed=relaxed, corrected=corrected,
                               facets=found.facets or {})
         if suggest and not corrected:
@@ -272,6 +287,33 @@ def _bulk_key(version: str, q: str, filters: Filters, sort: str, limit: int) -> 
     except TypeError:
         return None
     return key
+
+
+def _collapsed(snap: Snapshot, groups: StoryGroups, found: Matches) -> tuple[int, list[tuple[object, float]]]:
+    """(stories matched, matches with only the best-ranked copy of each story): the page of a collapsed search."""
+    listings = snap.fetch([key for key, _ in found.ranked], full=False)
+    kept, seen = [], set()
+    for match, listing in zip(found.ranked, listings, strict=True):
+        story = groups.story(listing["id"]) if listing is not None else None
+        if story is None or story in seen:
+            continue
+        seen.add(story)
+        kept.append(match)
+    # A backend that cannot count stories: every copy seen among the candidates is one match less.
+    total = found.stories if found.stories is not None else found.total - (len(found.ranked) - len(kept))
+    return total, kept
+
+
+def _add_similar(snap: Snapshot, groups: StoryGroups, hits: list[Hit]) -> None:
+    """List each hit's other copies (same story) on it, earliest first."""
+    for hit in hits:
+        others = [doc for doc in groups.members(groups.story(hit.id)) if doc != hit.id]
+        if others:
+            found = [d for d in snap.listings(others) if d is not None]
+            found.sort(key=lambda d: (d.get("published") is None, d.get("published") or 0, d["id"]))
+            hit.similar = [{"id": d["id"], "title": d.get("title", ""), "source": d.get("source"),
+                            "published": d["published"].isoformat() if d.get("published") else None}
+                           for d in found]
 
 
 def public_document(stored: Mapping) -> dict:

@@ -212,6 +212,7 @@ class Matches:
     total: int
     ranked: list[tuple[Any, float]]  # keys are the backend's own (a document number, an id)
     facets: dict[str, list[tuple[str, int]]] | None = None
+    stories: int | None = None  # distinct stories among all the matches, when asked and known exactly
 
 
 class Snapshot(Protocol):
@@ -227,11 +228,18 @@ class Snapshot(Protocol):
         """The acronym table (app.understanding.acronyms.Expander)."""
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, deadline: float | None = None) -> Matches:
-        """The total and the first k matches in sort order; facet counts of all matches when asked."""
+                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
+        """The total and the first k matches in sort order; facet counts and the number of distinct
+        stories among all matches when asked."""
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """Stored fields of the matches with these keys (the listing fields only unless full), in order."""
+
+    def listings(self, ids: list[str]) -> list[dict | None]:
+        """The listing fields of articles by id, in order (None for an id not in the index)."""
+
+    def story_groups(self) -> Any:
+        """The near-duplicate groups of this version (indexer.stories.StoryGroups)."""
 
     def stored(self, doc_id: str) -> dict | None:
         """Every stored field of the article with this id (published as a datetime), or None."""

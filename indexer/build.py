@@ -18,13 +18,14 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 
-from indexer import lexicon
+from indexer import lexicon, stories
 from indexer.acronyms import FILE as ACRONYMS_FILE
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, IndexProblem, Report
 from indexer.enrich import tags
 from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TAG_SEPARATOR, TEXT_NAMES, index_field
+from indexer.near_duplicates import Deduper
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
 from indexer.store import (
@@ -152,12 +153,14 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             seen: set[str] = set()
             repeated: dict[str, Article] = {}
             miner = AcronymMiner()
+            grouping = Deduper()
             digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
             try:
                 for article in progress_bar(iter_articles(files, read), progress, "indexing"):
                     content_hash = article.content_hash()
                     digest.update(content_hash.encode())
                     miner.add(article.title, article.abstract, article.body)
+                    stories.add(grouping, article)
                     if article.id in seen:
                         repeated[article.id] = article  # the later record of a repeated id wins
                         continue
@@ -174,6 +177,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     fixer.update_document(**document_fields(article, schema=ix.schema))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
+            stories.save(grouping, gen)
             lexicon.save(gen, ix)
             (gen / MANIFEST).write_text(json.dumps({"input_hash": digest.hexdigest(), "documents": len(seen)}),
                                         encoding="utf-8")
@@ -236,9 +240,11 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         miner = AcronymMiner()
         gen = current_generation(root)
         miner.merge_file(gen / ACRONYMS_FILE)
+        grouping = stories.load_state(gen)
         try:
             for article in progress_bar(changed, progress, "updating"):
                 miner.add(article.title, article.abstract, article.body)
+                stories.add(grouping, article)
                 if article.id in known:
                     report.replaced += 1
                 else:
@@ -251,6 +257,8 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
             writer.cancel()
             raise
         miner.save(gen / ACRONYMS_FILE)
+        if report.added or report.replaced:
+            stories.save(grouping, gen)
         lexicon.save(gen, ix)
         report.total = ix.doc_count()
         report.generation = current_generation(root).name
@@ -286,6 +294,7 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
     """Delete articles by id from the live index; ids not found are listed in the report."""
     start = time.perf_counter()
     root = Path(root)
+    ids = list(ids)
     report = Report()
     with writer_lock(root, wait=wait):
         ix = open_index(root)
@@ -301,6 +310,12 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
             writer.cancel()
             raise
         gen = current_generation(root)
+        if report.deleted:
+            grouping = stories.load_state(gen)
+            for doc_id in ids:
+                if doc_id in grouping:
+                    grouping.remove(doc_id)
+            stories.save(grouping, gen)
         lexicon.save(gen, ix)
         report.total = ix.doc_count()
         report.generation = gen.name

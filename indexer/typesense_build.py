@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from indexer import stories
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, Report, backend_settings
 from indexer.build import input_hash, progress_bar
+from indexer.near_duplicates import Deduper
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.store import writer_lock
 from indexer.typesense_docs import (
@@ -163,6 +165,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         client.collections.create(collection_schema(name))
         try:
             counts, seen, batch = _Counts(), set(), []
+            grouping = Deduper()
             digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
             items = ((article, article.content_hash()) for article in iter_articles(files, read))
             converted = _converted(items, max(1, workers or os.cpu_count() or 1))
@@ -174,6 +177,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     seen.add(article.id)
                     report.added += 1
                 counts.add(article, words, syllables, doc.get("document", ()))
+                stories.add(grouping, article)
                 batch.append(doc)
                 if len(batch) >= BATCH:
                     _import(client, name, batch)
@@ -184,7 +188,9 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             if report.total != len(seen):
                 raise TypesenseProblem(f"the cluster holds {report.total} of {len(seen)} articles; "
                                        "the live index is unchanged")
-            write_meta(client, alias, name, counts.to_meta(input_hash=digest.hexdigest()),
+            stories.save(grouping, root)  # the grouping's state stays with the index folder, for updates
+            write_meta(client, alias, name, counts.to_meta(input_hash=digest.hexdigest(),
+                                                           stories=stories.groups(grouping)),
                        folder=root.resolve())
             client.aliases.upsert(alias, {"collection_name": name})
         except BaseException:
@@ -342,12 +348,14 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         known = _known_hashes(client, live)
         new_ids: set[str] = set()
         counts, batch, last = _Counts(meta), [], None
+        grouping = stories.load_state(root)
         changed = _changed(iter_articles(files, read), known, new_ids, report)
         for (article, content_hash), (doc, words, syllables) in progress_bar(
                 _converted(changed, max(1, workers or 1)), progress, "updating"):
             last = (article.id, content_hash)
             report.replaced += 1
             counts.add(article, words, syllables, doc.get("document", ()))
+            stories.add(grouping, article)
             batch.append(doc)
             if len(batch) >= BATCH:
                 _import(client, live, batch)
@@ -359,7 +367,9 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         report.added = len(new_ids)
         report.replaced -= report.added
         if last is not None:
-            write_meta(client, alias, live, counts.to_meta(input_hash=""), folder=root.resolve())
+            stories.save(grouping, root)
+            write_meta(client, alias, live, counts.to_meta(input_hash="", stories=stories.groups(grouping)),
+                       folder=root.resolve())
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live
     report.bad = read.bad
@@ -383,14 +393,21 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
         raise TypesenseProblem(f"no index {alias} in the Typesense cluster: build it first")
     root.mkdir(parents=True, exist_ok=True)
     with writer_lock(root, wait=wait):
+        grouping = stories.load_state(root)
         for doc_id in ids:
             try:
                 client.collections[live].documents[document_id(doc_id)].delete()
                 report.deleted += 1
                 last = doc_id
+                if doc_id in grouping:
+                    grouping.remove(doc_id)
             except tse.ObjectNotFound:
                 report.missing.append(doc_id)
         if report.deleted:
+            stories.save(grouping, root)
+            meta = read_meta(client, live)
+            meta["stories"] = stories.groups(grouping)
+            write_meta(client, alias, live, meta, folder=root.resolve())
             report.warnings += _lagging(_await_everywhere(settings, _holds(live, last, None)))
         report.total = client.collections[live].retrieve()["num_documents"]
         report.generation = live

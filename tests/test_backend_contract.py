@@ -25,6 +25,7 @@ from indexer.backend import (
 )
 from indexer.fields import KINDS, SYLLABLES, TEXT_NAMES, WORDS, index_field, typesense_field
 from indexer.schema import make_schema
+from indexer.stories import StoryGroups
 from indexer.typesense_docs import collection_schema
 
 ARTICLE = {"id": "a1", "title": "Cải cách hành chính tỉnh Thái Bình", "body": "UBND tỉnh họp về cải cách hành chính."}
@@ -45,7 +46,7 @@ class FakeSnapshot:
     def expander(self) -> Expander:
         return Expander({"ubnd": ["ủy ban nhân dân"]})
 
-    def matches(self, ranking, filters, sort, k, *, facets=False, deadline=None) -> Matches:
+    def matches(self, ranking, filters, sort, k, *, facets=False, stories=False, deadline=None) -> Matches:
         self.asked.append((ranking, deadline))
         if deadline is not None and time.monotonic() > deadline:
             raise SearchTimeout
@@ -58,6 +59,12 @@ class FakeSnapshot:
 
     def stored(self, doc_id):
         return dict(ARTICLE) if doc_id == "a1" else None
+
+    def listings(self, ids):
+        return [self.stored(doc_id) for doc_id in ids]
+
+    def story_groups(self):
+        return StoryGroups({})
 
 
 class FakeBackend:

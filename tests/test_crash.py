@@ -106,7 +106,8 @@ def test_a_build_into_a_full_filesystem_keeps_the_live_index(tmp_path):
         filler.unlink()
         done = run_cli("indexer", "build", "--index", str(index), str(big))
         assert done.returncode == 0, done.stderr
-        assert client.get("/api/search", params={"q": "đất đai"}).json()["total"] == 1500
+        # Every copy counts here (collapse=false): the generated articles hold a few near-copies of each other.
+        assert client.get("/api/search", params={"q": "đất đai", "collapse": "false"}).json()["total"] == 1500
         assert sorted(p.name for p in index.glob("gen-*")) == [(index / "CURRENT").read_text().strip()]
 
 

@@ -12,6 +12,11 @@ from app.settings import Settings
 from indexer.fields import TAG_FIELDS
 
 SEED_TEXT = (CORPUS / "000_c148fd66da705f65.txt").read_text(encoding="utf-8")
+RELEASE = ("Sáng nay, Ủy ban nhân dân huyện tổ chức lễ khánh thành và đưa vào sử dụng cầu Phú Xuân bắc qua sông "
+           "Trà Lý, nối liền hai huyện Vũ Thư và Kiến Xương. Cây cầu dài 420 mét, rộng 12 mét, được xây dựng "
+           "trong 18 tháng với tổng mức đầu tư 250 tỷ đồng từ ngân sách tỉnh. Buổi lễ có sự tham dự của đông đảo "
+           "người dân địa phương. Công trình giúp rút ngắn quãng đường đi lại của người dân, thúc đẩy giao thương "
+           "và phát triển kinh tế - xã hội của khu vực phía nam tỉnh.")
 
 ARTICLES = [
     {"id": "tt01", "title": "Hướng dẫn mới về tuyển dụng công chức",
@@ -27,6 +32,11 @@ ARTICLES = [
      "body": "Tỉnh Hà Giang có nhiều mô hình du lịch cộng đồng hấp dẫn du khách; công tác văn thư được quan tâm.",
      "published": "2024-03-03"},
     {"id": "seed", "title": "Gặp gỡ trưởng phòng", "body": SEED_TEXT},
+    # One press release reposted by a second portal with a new title, a dateline and a sentence dropped.
+    {"id": "rel-1", "title": "Khánh thành cầu Phú Xuân nối hai huyện", "source": "Cổng thông tin tỉnh",
+     "published": "2024-04-02", "body": RELEASE},
+    {"id": "rel-2", "title": "Cầu Phú Xuân chính thức thông xe", "source": "Báo địa phương", "published": "2024-04-03",
+     "body": "(Tin tức) " + RELEASE.replace(" Buổi lễ có sự tham dự của đông đảo người dân địa phương.", "")},
 ]
 
 
@@ -120,6 +130,21 @@ def test_the_search_page_offers_the_new_facets(client):
     assert "doc=30%2F2020%2FN%C4%90-CP" in page.text
 
 
+def test_updates_and_deletes_keep_the_story_groups_right(tmp_path):
+    from app.search import SearchService
+    from indexer.build import delete_documents, update_index
+
+    index = index_of(tmp_path, [a for a in ARTICLES if a["id"] != "rel-2"])
+    query = "khánh thành cầu Phú Xuân"
+    assert SearchService(index).search(query, collapse=True).hits[0].similar == []
+    update_index(index, [write_jsonl(tmp_path / "repost.jsonl", [ARTICLES[-1]])], workers=1)
+    hits = SearchService(index).search(query, collapse=True).hits
+    assert [h.id for h in hits if h.id.startswith("rel-")] == ["rel-1"] and hits[0].similar[0]["id"] == "rel-2"
+    delete_documents(index, ["rel-1"])
+    hits = SearchService(index).search(query, collapse=True).hits
+    assert hits[0].id == "rel-2" and hits[0].similar == []
+
+
 def test_an_index_built_before_the_tag_fields_answers_and_takes_updates(tmp_path, monkeypatch):
     from app.search import SearchService
     from indexer import build
@@ -142,6 +167,20 @@ def test_an_index_built_before_the_tag_fields_answers_and_takes_updates(tmp_path
     report = build.update_index(index, [write_jsonl(tmp_path / "more.jsonl", [ARTICLES[2]])], workers=1)
     assert report.added == 1
     assert SearchService(index).search("cải cách hành chính").hits[0].id == "hy"
+
+
+def test_copies_of_one_story_are_one_hit_with_its_similar_copies(client):
+    res = client.get("/api/search", params={"q": "khánh thành cầu Phú Xuân sông Trà Lý"}).json()
+    assert [h["id"] for h in res["hits"]].count("rel-1") + [h["id"] for h in res["hits"]].count("rel-2") == 1
+    first = next(h for h in res["hits"] if h["id"] in ("rel-1", "rel-2"))
+    other = "rel-2" if first["id"] == "rel-1" else "rel-1"
+    assert [s["id"] for s in first["similar"]] == [other] and first["similar"][0]["source"]
+    every = client.get("/api/search", params={"q": "khánh thành cầu Phú Xuân sông Trà Lý", "collapse": "false"}).json()
+    assert {"rel-1", "rel-2"} <= {h["id"] for h in every["hits"]}
+    assert all(not h["similar"] for h in every["hits"])
+    assert res["total"] == every["total"] - 1  # total counts stories when collapsed
+    page = client.get("/", params={"q": "cầu Phú Xuân"})
+    assert "1 bài tương tự" in page.text
 
 
 def test_openapi_documents_the_new_fields(client):

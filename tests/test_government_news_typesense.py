@@ -55,3 +55,8 @@ def test_province_facet_names_the_current_unit_and_its_former_provinces(client):
     assert units["Hưng Yên"]["count"] >= 1 and "Thái Bình" in units["Hưng Yên"]["label"]
     res = client.get("/api/search", params={"q": "văn thư"}).json()
     assert {f["value"] for f in res["facets"]["province"]} >= {"Hưng Yên", "Tuyên Quang"}
+
+
+# Whoosh index folders built in this process: already run by test_government_news.py itself.
+test_updates_and_deletes_keep_the_story_groups_right = None
+test_an_index_built_before_the_tag_fields_answers_and_takes_updates = None

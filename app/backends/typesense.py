@@ -47,6 +47,7 @@ from indexer.fields import (
     TEXT_NAMES,
     typesense_field,
 )
+from indexer.stories import StoryGroups
 from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, read_meta
 
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
@@ -115,6 +116,7 @@ class TypesenseSnapshot:
         self.documents = documents
         self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
         self._cited = sorted(meta.get("documents", {}))  # every document number the collection's articles cite
+        self._groups = StoryGroups(meta.get("stories") or {})
         self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
 
     def vocabulary(self) -> Vocabulary:
@@ -129,8 +131,16 @@ class TypesenseSnapshot:
         """A syllable in more than a tenth of a large index ranks nothing on its own."""
         return too_common(self._vocabulary.syllable_df.get(folded, 0), self.documents)
 
+    def story_groups(self) -> StoryGroups:
+        """The near-duplicate groups the indexer saved in the collection's metadata."""
+        return self._groups
+
+    def listings(self, ids: list[str]) -> list[dict | None]:
+        """The listing fields of articles by id, in one request."""
+        return self.fetch(ids, full=False)
+
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, deadline: float | None = None) -> Matches:
+                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
         """Per-token searches in one multi-search request, fused; total is the largest count of one token."""
         filter_by = _filter_by(filters) if filters else ""
         depth = min(MAX_PER_PAGE, max(CANDIDATES, k))
@@ -139,6 +149,7 @@ class TypesenseSnapshot:
         fused = _fuse(searches, responses, self.documents)
         total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in (*KIND_WEIGHTS, "tag")),
                     default=0)
+        # Distinct stories among all matches are not known here: the search flow estimates them from the page.
         return Matches(total, fused[:k], _facets(responses) if facets else None)
 
     def _searches(self, ranking: Ranking, depth: int, filter_by: str, sort: str, facets: bool) -> list[dict]:

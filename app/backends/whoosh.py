@@ -23,7 +23,7 @@ from whoosh import query as wq
 from app.backends.scoring import Scorer
 from app.understanding.expansion import Expander
 from app.understanding.vocabulary import Vocabulary
-from indexer import acronyms, lexicon
+from indexer import acronyms, lexicon, stories
 from indexer.backend import (
     BackendSettings,
     Filters,
@@ -35,6 +35,7 @@ from indexer.backend import (
 )
 from indexer.fields import DATE_FIELD, KINDS, TAG_FIELDS, TEXT_NAMES, index_field
 from indexer.store import current_generation, latest_commit, open_index
+from indexer.stories import StoryGroups
 from indexer.whoosh_format.reader import IndexArrays
 
 # Inside batch() (a bulk run) a thread looks for a new index version at most this often, not per query: the
@@ -123,6 +124,8 @@ class WhooshSnapshot:
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_lock = threading.Lock()
         self._expander: Expander | None = None
+        self._groups: StoryGroups | None = None
+        self._story_array: np.ndarray | None = None
 
     def close(self) -> None:
         """Release the index files."""
@@ -147,11 +150,13 @@ class WhooshSnapshot:
         return self._expander
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, deadline: float | None = None) -> Matches:
+                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
         """BM25F over the whole index, then the first k in sort order."""
         scores = self.scorer.score(ranking, self.allowed(filters, deadline), deadline=deadline)
         total, ranked = self.scorer.top(scores, k, sort)
         out = Matches(total, ranked)
+        if stories and total:
+            out.stories = len(np.unique(self._story_keys()[scores > 0]))
         if facets:
             check_deadline(deadline)
             out.facets = {**self.scorer.facets(scores), **self.scorer.tag_facets(scores)}
@@ -182,6 +187,31 @@ class WhooshSnapshot:
         if docs:
             mask[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
         return mask
+
+    def story_groups(self) -> StoryGroups:
+        """The near-duplicate groups the indexer saved with this generation."""
+        if self._groups is None:
+            self._groups = StoryGroups(stories.load_groups(self.folder))
+        return self._groups
+
+    def _story_keys(self) -> np.ndarray:
+        """A number per document, the same for the copies of one story (built once per version)."""
+        if self._story_array is None:
+            keys = np.arange(self.arrays.doc_count_all, dtype=np.int64)
+            groups = self.story_groups()
+            if groups:
+                numbers: dict[str, int] = {}
+                for doc, doc_id in enumerate(self.arrays.column_values("id").tolist()):
+                    if (story := groups.story_of.get(doc_id)) is not None:
+                        keys[doc] = -1 - numbers.setdefault(story, len(numbers))
+            self._story_array = keys
+        return self._story_array
+
+    def listings(self, ids: list[str]) -> list[dict | None]:
+        """The listing fields of articles by id (None for an id not in this version)."""
+        with self.arrays.lock:
+            docnums = [self.arrays.searcher.document_number(id=doc_id) for doc_id in ids]
+        return [None if d is None else dict(self.scorer.listing(d)) for d in docnums]
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """Stored fields of documents by number: every field, or the cached listing fields."""

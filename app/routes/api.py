@@ -19,6 +19,15 @@ router = APIRouter()
 SortName = Literal["relevance", "newest", "oldest"]
 
 
+class SimilarOut(BaseModel):
+    """Another copy of a hit's story (the same press release on another portal, lightly edited)."""
+
+    id: str
+    title: str
+    source: str | None = None
+    published: str | None = None
+
+
 class HitOut(BaseModel):
     """One hit as the API returns it."""
 
@@ -29,6 +38,8 @@ class HitOut(BaseModel):
     published: str | None = None
     score: float
     snippet: str = ""
+    similar: list[SimilarOut] = Field(default=[], description="the story's other copies, earliest first "
+                                                             "(collapse=true)")
 
 
 class FacetValue(BaseModel):
@@ -142,12 +153,16 @@ def api_search(
                                           "Thái Bình finds articles of today's Hưng Yên")] = None,
     doc: Annotated[str | None, Query(max_length=120, description="a legal document number: 01/2024/TT-BNV")] = None,
     sort: SortName = "relevance",
+    collapse: Annotated[bool, Query(description="one hit per story: the copies of a press release reposted by "
+                                                "other portals are listed in its `similar`, and `total` counts "
+                                                "stories; false lists every copy")] = True,
 ) -> dict:
     """Search the index; `from`/`to` are ISO dates, `sort` is relevance, newest or oldest."""
     check_query(q, settings)
     try:
         result = service.search(q, limit=min(limit, settings.max_limit), offset=offset, sort=sort,
-                                filters=Filters(source, category, from_, to, province, doc), facets=True)
+                                filters=Filters(source, category, from_, to, province, doc), facets=True,
+                                collapse=collapse)
     except QueryError as err:
         raise HTTPException(422, str(err)) from None
     out = asdict(result)

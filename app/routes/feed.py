@@ -31,7 +31,7 @@ def feed(request: Request, service: Annotated[SearchService, Depends(get_service
     if not service.is_ready():
         raise HTTPException(503, "the index is empty: build it with `python -m indexer build`"
                                  " / chỉ mục đang trống: hãy tạo bằng `python -m indexer build`")
-    result = service.search(q, limit=FEED_SIZE, sort="newest", filters=Filters(source, category))
+    result = service.search(q, limit=FEED_SIZE, sort="newest", filters=Filters(source, category), collapse=True)
     base = str(request.base_url).rstrip("/")
     now = datetime.now(UTC).isoformat(timespec="seconds")
     newest = next((h.published for h in result.hits if h.published), None)

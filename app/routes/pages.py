@@ -89,7 +89,8 @@ def search_page(request: Request, service: Annotated[SearchService, Depends(get_
             filters = Filters(source or None, category or None, _parse_date(from_), _parse_date(to),
                               province or None, doc or None)
             result = service.search(q.replace("\x00", " "), limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
-                                    filters=filters, sort=ctx["sort"], facets=True, suggest=True)
+                                    filters=filters, sort=ctx["sort"], facets=True, suggest=True,
+                                    collapse=True)
             ctx.update(result=result, page=page_no, pages=min(1000, -(-result.total // PAGE_SIZE)))
         except QueryError as err:
             ctx["error"], status = str(err), 422

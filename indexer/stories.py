@@ -1,0 +1,76 @@
+"""One story, many portals: the near-duplicate groups of an index, kept beside it by the writers.
+
+The writer keeps the whole Deduper (signatures and links, indexer/near_duplicates.py) so that an
+update or a delete regroups only what changed; readers need only the groups, written as a small
+JSON file (article id -> story id, for articles that have copies): the search flow collapses the
+copies of one story into one hit with `similar`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from indexer.near_duplicates import FILE as STATE_FILE
+from indexer.near_duplicates import Deduper
+from indexer.readers import Article
+
+STORIES_FILE = "stories.json"
+
+
+def load_state(folder: Path) -> Deduper:
+    """The writer's grouping state saved in folder, or an empty one (a new index, or one from before)."""
+    try:
+        return Deduper.load(folder / STATE_FILE)
+    except (OSError, ValueError, KeyError):
+        return Deduper()
+
+
+def add(deduper: Deduper, article: Article) -> None:
+    """Add or replace an article in the grouping (title and text: a repost keeps most of both)."""
+    text = "\n".join(t for t in (article.title, article.abstract, article.body) if t)
+    deduper.add(article.id, text, published=article.published.isoformat() if article.published else "")
+
+
+def groups(deduper: Deduper) -> dict[str, str]:
+    """Article id -> story id (its earliest copy), for every article that has a copy."""
+    return {doc: story for story, members in deduper.groups().items() for doc in members}
+
+
+def save(deduper: Deduper, folder: Path) -> None:
+    """Write the writer's state and the readers' groups into folder (each file replaced atomically)."""
+    deduper.save(folder / STATE_FILE)
+    tmp = folder / f".{STORIES_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(groups(deduper), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, folder / STORIES_FILE)
+
+
+def load_groups(folder: Path) -> dict[str, str]:
+    """The groups a writer saved in folder ({} when there are none, or the file is unreadable)."""
+    try:
+        data = json.loads((folder / STORIES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class StoryGroups:
+    """The groups as a reader uses them: an article's story, and a story's articles."""
+
+    def __init__(self, groups: dict[str, str]):
+        self.story_of = groups
+        self._members: dict[str, list[str]] = {}
+        for doc, story in groups.items():
+            self._members.setdefault(story, []).append(doc)
+
+    def __bool__(self) -> bool:
+        return bool(self.story_of)
+
+    def story(self, doc_id: str) -> str:
+        """The story of an article: its earliest copy's id, or its own id when it has no copy."""
+        return self.story_of.get(doc_id, doc_id)
+
+    def members(self, story: str) -> list[str]:
+        """Every article of a story (the story id alone for an article without copies)."""
+        return self._members.get(story, [story])
