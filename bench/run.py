@@ -8,6 +8,9 @@ command line, served by the real server on 127.0.0.1 and queried over HTTP with 
 (half as typed, half without tone marks). Writes OUT/speed.json and OUT/speed.md (speed-typesense.*
 with --backend typesense, with the Whoosh figures of OUT/speed.json beside them), prints the Markdown
 on stdout and progress on stderr. Needs ../shared (news and eval sets); without it, says so and exits 0.
+Each Whoosh size ends with Tantivy over the same articles' analysed tokens and the same queries
+(bench/tantivy_ref.py): its p50 and our p50 divided by it (skipped with a message where the tantivy package is
+not installed, or with --no-tantivy).
 """
 
 from __future__ import annotations
@@ -538,8 +541,9 @@ def server_log_problems(log_path: Path) -> list[str]:
 # --- one size ----------------------------------------------------------------------------------------------
 
 
-def bench_size(size: int, queries: list[str], warmup: list[str], duration: float | None, tmp_root: str | None) -> dict:
-    """Every measurement for the first size articles."""
+def bench_size(size: int, queries: list[str], warmup: list[str], duration: float | None, tmp_root: str | None,
+               tantivy: bool = True) -> dict:
+    """Every measurement for the first size articles (and Tantivy's over the same tokens, unless told not to)."""
     result: dict = {"size": size}
     with tempfile.TemporaryDirectory(prefix=f"tracuu-bench-{size}-", dir=tmp_root) as tmp:
         work = Path(tmp)
@@ -630,7 +634,30 @@ def bench_size(size: int, queries: list[str], warmup: list[str], duration: float
         result["bulk_cli"] = bulk_cli(index, queries, work)
         log(f"[{size}] bulk CLI {result['bulk_cli']['seconds']:.1f} s "
             f"(start-up {result['bulk_cli']['startup_seconds']:.1f} s)")
+
+        if tantivy and CLUSTER is None:  # a reference for the engine, not for a backend: the Whoosh run has it
+            result["tantivy"] = tantivy_reference(size, data, queries, work)
     return result
+
+
+def tantivy_reference(size: int, data: Path, queries: list[str], work: Path) -> dict:
+    """Tantivy over the same articles' analysed tokens (bench/tantivy_ref.py); {'skipped': why} without it."""
+    import tantivy_ref
+
+    why = tantivy_ref.available()
+    if why:
+        log(f"[{size}] Tantivy reference skipped: {why}")
+        return {"skipped": why}
+    log(f"[{size}] Tantivy over the same analysed tokens (analysis in 2 processes)")
+    figures = tantivy_ref.measure(data, queries, work)
+    log(f"[{size}] Tantivy p50 {figures['p50_ms']:.2f} ms, p95 {figures['p95_ms']:.2f} ms "
+        f"(analysis and indexing {figures['build_seconds']:.0f} s)")
+    return figures
+
+
+def ratio(ours: float | int | None, theirs: float | int | None) -> float | None:
+    """ours / theirs, or None when either is missing."""
+    return None if ours is None or not theirs else ours / theirs
 
 
 # --- report ------------------------------------------------------------------------------------------------
@@ -720,6 +747,15 @@ SECTIONS: dict[str, list[Row]] = {
         ("`POST /api/search/bulk`: queries/s", lambda r: dig(r, "bulk_http.queries_per_s")),
         ("`POST /api/search/bulk`: non-200", lambda r: dig(r, "bulk_http.non_200")),
     ],
+    "Reference: Tantivy over the same analysed tokens (bench/tantivy_ref.py)": [
+        ("Tantivy: p50, one thread, top 10 (ms)", lambda r: dig(r, "tantivy.p50_ms")),
+        ("Tantivy: p95 (ms)", lambda r: dig(r, "tantivy.p95_ms")),
+        ("our 1-client p50 / Tantivy p50 (×)", lambda r: ratio(dig(r, "latency.1.p50_ms"), dig(r, "tantivy.p50_ms"))),
+        ("our server took_ms p50 / Tantivy p50 (×)",
+         lambda r: ratio(dig(r, "latency.1.server_took_p50_ms"), dig(r, "tantivy.p50_ms"))),
+        ("Tantivy: analysis (2 processes) and indexing (s)", lambda r: dig(r, "tantivy.build_seconds")),
+        ("Tantivy: index size on disk (MB)", lambda r: in_mb(r, "tantivy.index_bytes")),
+    ],
     "Memory": [
         ("server RSS after warm-up (MB)", lambda r: in_mb(r, "server_memory.after_warmup")),
         ("server RSS after the latency load (MB)", lambda r: in_mb(r, "server_memory.after_load")),
@@ -794,6 +830,9 @@ def markdown(report: dict) -> str:
                             f"{stop.get('returncode')}{', killed after 30 s' if stop.get('killed') else ''})")
         for line in r.get("server_log_problems", [])[:5]:
             problems.append(f"- {r['documents']:,} docs, server log: `{line}`")
+    skipped = {r["tantivy"]["skipped"] for r in runs if "skipped" in r.get("tantivy", {})}
+    if skipped:
+        problems.append(f"- Tantivy reference skipped: {sorted(skipped)[0]}")
     if problems:
         lines += ["## Problems seen", "", *problems, ""]
     return "\n".join(lines)
@@ -812,6 +851,9 @@ def main() -> int:
     parser.add_argument("--duration-per-level", type=float, default=None, metavar="S",
                         help="run each concurrency level for S seconds, cycling the queries, instead of once through")
     parser.add_argument("--tmpdir", default=None, help="where the temporary corpora and indexes go")
+    parser.add_argument("--no-tantivy", dest="tantivy", action="store_false",
+                        help="leave out the Tantivy reference (its analysis of the corpus takes about as long as "
+                             "pyvi alone)")
     parser.add_argument("--backend", choices=("whoosh", "typesense"), default="whoosh",
                         help="index into the embedded Whoosh index (default) or a local 3-node Typesense cluster")
     args = parser.parse_args()
@@ -914,7 +956,7 @@ def run_sizes(report: dict, sizes: list[int], queries: list[str], warmup: list[s
     for size in sizes:
         started = time.perf_counter()
         try:
-            result = bench_size(size, queries, warmup, args.duration_per_level, args.tmpdir)
+            result = bench_size(size, queries, warmup, args.duration_per_level, args.tmpdir, args.tantivy)
         except (RuntimeError, OSError, ValueError) as err:
             log(f"[{size}] failed: {err}")
             result, failed = {"size": size, "error": str(err)[:1000]}, True
