@@ -25,6 +25,9 @@ POSTINGS_CACHE_BYTES = 96 * 1024 * 1024
 # asks the same terms again and again (1,000 eval queries: 42,000 clauses, most of them asked before), and
 # merging the fields and saturating the sums costs more than the lookup.
 CLAUSE_CACHE_BYTES = 48 * 1024 * 1024
+# The documents holding a phrase, per (index field, syllables): checking positions decodes every block of
+# the phrase's rarest syllable, a third of a bulk's time at 10,000 articles when nothing else is read.
+PHRASE_CACHE_BYTES = 16 * 1024 * 1024
 # Stored fields a hit without snippet shows, kept per document (≈ 650 bytes each, 13 MB at most): Whoosh
 # decompresses and unpickles the whole article, body included, to give its title.
 LISTING_CACHE_ENTRIES = 20_000
@@ -45,8 +48,8 @@ class Scorer:
         self._cache: OrderedDict[PostingKey, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._cache_lock = threading.Lock()
-        self._clauses: OrderedDict[ClauseKey, ClausePostings] = OrderedDict()
-        self._clauses_bytes = 0
+        self._clauses = ByteLRU(CLAUSE_CACHE_BYTES)
+        self._phrases = ByteLRU(PHRASE_CACHE_BYTES)
         self._listings: OrderedDict[int, MappingProxyType] = OrderedDict()  # docnum -> LISTING_FIELDS
         self._months: np.ndarray | None = None
         self._tags: dict[str, TagIndex] = {}
@@ -122,15 +125,16 @@ class Scorer:
         return [(*(hit if hit is not None else self._load(key, deadline)), boost)
                 for key, hit, (_, _, boost) in zip(keys, cached, fields, strict=True)]
 
-    def contribution(self, clause: Clause, ranking: Ranking, deadline: float | None = None) -> ClausePostings | None:
+    def contribution(self, clause: Clause, ranking: Ranking, deadline: float | None = None,
+                     fields: tuple[tuple[float, float], ...] | None = None) -> ClausePostings | None:
         """(docnums, float32 BM25F score the clause adds to each), None for a stop word or no posting; cached (an
-        LRU bounded in bytes) for the next query that asks the same term with the same weights."""
-        key = (clause.kind, clause.term, clause.weight, ranking.k1,
-               tuple((ranking.b.get(name, 0.75), ranking.boosts.get(name, 1.0)) for name in TEXT_NAMES))
+        LRU bounded in bytes) for the next query that asks the same term with the same weights.
+
+        fields is field_weights(ranking), which a caller scoring many clauses works out once.
+        """
+        key: ClauseKey = (clause.kind, clause.term, clause.weight, ranking.k1, fields or field_weights(ranking))
         with self._cache_lock:
             hit = self._clauses.get(key)
-            if hit is not None:
-                self._clauses.move_to_end(key)
         if hit is None:
             hit = self._merge(clause, ranking, deadline)
             if hit is not NOTHING:
@@ -139,12 +143,7 @@ class Scorer:
                 idf = np.log(1.0 + (self.arrays.live_count - df + 0.5) / (df + 0.5))
                 hit = uniq, (clause.weight * idf * combined / (ranking.k1 + combined)).astype(np.float32)
             with self._cache_lock:
-                if key not in self._clauses:
-                    self._clauses[key] = hit
-                    self._clauses_bytes += hit[0].nbytes + hit[1].nbytes
-                    while self._clauses_bytes > CLAUSE_CACHE_BYTES and len(self._clauses) > 1:
-                        _, old = self._clauses.popitem(last=False)
-                        self._clauses_bytes -= old[0].nbytes + old[1].nbytes
+                self._clauses.put(key, hit)
         return None if hit is NOTHING else hit
 
     def _merge(self, clause: Clause, ranking: Ranking, deadline: float | None) -> ClausePostings:
@@ -179,11 +178,12 @@ class Scorer:
         Past deadline (a time.monotonic() instant) it raises SearchTimeout between reads.
         """
         scores = np.zeros(self.doc_count_all, dtype=np.float32)
+        fields = field_weights(ranking)
         for clause in ranking.clauses:
             check_deadline(deadline)
             if clause.weight == 0.0:
                 continue  # adds exactly 0 to every score (restored lone syllables by default): nothing to read
-            found = self.contribution(clause, ranking, deadline)
+            found = self.contribution(clause, ranking, deadline, fields)
             if found is not None:
                 scores[found[0]] += found[1]
         for boost in ranking.tag_boosts:
@@ -211,7 +211,13 @@ class Scorer:
             if len(words) == 1:
                 ids = self.normalised(fieldname, words[0], ranking.b.get(name, 0.75), deadline)[0]
             else:
-                ids = self.arrays.phrase_docs(fieldname, words, deadline)
+                key = (fieldname, tuple(words))
+                with self._cache_lock:
+                    ids = self._phrases.get(key)
+                if ids is None:
+                    ids = self.arrays.phrase_docs(fieldname, words, deadline)
+                    with self._cache_lock:
+                        self._phrases.put(key, ids)
             mask[ids] = True
         return mask
 
@@ -296,6 +302,47 @@ class Scorer:
             if len(self._listings) > LISTING_CACHE_ENTRIES:
                 self._listings.popitem(last=False)
         return value
+
+
+def field_weights(ranking: Ranking) -> tuple[tuple[float, float], ...]:
+    """(b, boost) of each text field in TEXT_NAMES order: what a clause's cached contribution depends on."""
+    return tuple((ranking.b.get(name, 0.75), ranking.boosts.get(name, 1.0)) for name in TEXT_NAMES)
+
+
+class ByteLRU:
+    """Arrays (or tuples of arrays) by key, least recently used first out past a budget in bytes; the caller
+    holds its lock."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.nbytes = 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key: object) -> object | None:
+        """The value kept for key (now the most recent), or None."""
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    def put(self, key: object, value: np.ndarray | tuple[np.ndarray, ...]) -> None:
+        """Keep value unless key is kept already, forgetting the oldest past the budget (never the newest)."""
+        if key in self._items:
+            return
+        self._items[key] = value
+        self.nbytes += _size(value)
+        while self.nbytes > self.budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.nbytes -= _size(old)
+
+    def __len__(self) -> int:
+        """How many values are kept."""
+        return len(self._items)
+
+
+def _size(value: np.ndarray | tuple[np.ndarray, ...]) -> int:
+    """Bytes of an array or of a tuple of arrays."""
+    return value.nbytes if isinstance(value, np.ndarray) else sum(part.nbytes for part in value)
 
 
 class TagIndex:
