@@ -115,7 +115,16 @@ def fold(text: str) -> str:
 
 def has_marks(text: str) -> bool:
     """True when the text holds any Vietnamese tone or vowel mark (or đ)."""
-    return fold(text) != text.lower()
+    if text.isascii():
+        return False
+    lower = text.lower()
+    # Folding a whole article character by character took most of the province finder's time (and filled
+    # fold's cache with articles): letters of the Latin ranges fold through one translate table instead.
+    if lower.translate(_FAST_FOLD) != lower:
+        return True
+    if _OTHER_CHARS_RE.search(lower) is None:
+        return False
+    return fold(text) != lower  # combining marks, or letters of other scripts: the exact, slower way
 
 
 # --- segmentation --------------------------------------------------------------------------
@@ -275,6 +284,8 @@ def _fold_table() -> dict[int, str]:
 
 
 _FAST_FOLD = _fold_table()
+# Characters the table does not cover: fold() may still change them (combining marks, Greek, ...).
+_OTHER_CHARS_RE = re.compile("[^\x00-\x7f\u00c0-\u024f\u1e00-\u1eff]")
 
 
 def fold_same_length(text: str) -> str | None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+from indexer.analysis import fold_same_length
 from indexer.near_duplicates import FILE as STATE_FILE
-from indexer.near_duplicates import Deduper
+from indexer.near_duplicates import Deduper, folded_syllables
 from indexer.readers import Article
 
 STORIES_FILE = "stories.json"
+_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def load_state(folder: Path) -> Deduper:
@@ -30,7 +33,18 @@ def load_state(folder: Path) -> Deduper:
 def add(deduper: Deduper, article: Article) -> None:
     """Add or replace an article in the grouping (title and text: a repost keeps most of both)."""
     text = "\n".join(t for t in (article.title, article.abstract, article.body) if t)
-    deduper.add(article.id, text, published=article.published.isoformat() if article.published else "")
+    deduper.add(article.id, syllables=_syllables(text),
+                published=article.published.isoformat() if article.published else "")
+
+
+def _syllables(text: str) -> list[str]:
+    """The text's words folded, split at anything but letters and digits: what a repost keeps.
+
+    Half the cost of the analyser's syllables (the build groups every article in its main process); the
+    two differ only around punctuation inside tokens (7,37%, 18/3), which a shingle of five rarely meets.
+    """
+    folded = fold_same_length(text)
+    return _WORD_RE.findall(folded) if folded is not None else folded_syllables(text)
 
 
 def groups(deduper: Deduper) -> dict[str, str]:
