@@ -34,31 +34,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from indexer.legal_codes import (
-    ALIASES as _ALIASES,
-)
-from indexer.legal_codes import (
-    D_CODES as _D_CODES,
-)
-from indexer.legal_codes import (
-    KIND_CODE as _KIND_CODE,
-)
-from indexer.legal_codes import (
-    KIND_WORDS as _KIND_WORDS,
-)
-from indexer.legal_codes import (
+    ALIASES,
+    D_CODES,
+    KIND_CODE,
+    KIND_WORDS,
     KINDS,
-)
-from indexer.legal_codes import (
-    MIXED_CASE as _MIXED_CASE,
-)
-from indexer.legal_codes import (
-    QH_KINDS as _QH_KINDS,
-)
-from indexer.legal_codes import (
-    TYPE_CODES as _TYPE_CODES,
-)
-from indexer.legal_codes import (
-    WEAK_TYPE_CODES as _WEAK_TYPE_CODES,
+    MIXED_CASE,
+    QH_KINDS,
+    TYPE_CODES,
+    WEAK_TYPE_CODES,
 )
 
 __all__ = ["KINDS", "LegalRef", "RefQuery", "find_refs", "is_valid_ref", "kind_of_number", "parse_number",
@@ -143,8 +127,8 @@ _FLIGHT = re.compile(r"(?<![^\W\d_])[A-Z]{1,3} $")
 _URL = re.compile(r"(?:https?://|www\.)\S+|[\w.-]+\.(?:vn|com|net|org|gov|edu|info|io)\b(?:/\S*)?", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
-_KIND_ALT = "|".join(re.escape(_fold(w)) for w in sorted(_KIND_WORDS, key=len, reverse=True))
-_KIND_FOLDED = {_fold(w): k for w, k in _KIND_WORDS.items()}
+_KIND_ALT = "|".join(re.escape(_fold(w)) for w in sorted(KIND_WORDS, key=len, reverse=True))
+_KIND_FOLDED = {_fold(w): k for w, k in KIND_WORDS.items()}
 # The type word right before the number: "Thông tư số 01/…", "Nghị định: 30/…", "theo QĐ 12/…".
 _IMMEDIATE = re.compile(rf"(?<![^\W_])({_KIND_ALT})\s*(?:so\s*)?(?:[:(]\s*)?$")
 _SO = re.compile(r"(?<![^\W_])so\s*:?\s*$")
@@ -170,9 +154,9 @@ def _caps(part: str) -> bool:
 def _norm_part(part: str) -> str:
     """A code part in canonical spelling: upper case, known Đ, the law's mixed case."""
     p = _SPACE.sub("", part).translate(_D_LOOKALIKES).upper()
-    p = _D_CODES.get(p.replace("Đ", "D"), p)
-    p = _MIXED_CASE.get(p, p)
-    return _ALIASES.get(p.upper(), p)
+    p = D_CODES.get(p.replace("Đ", "D"), p)
+    p = MIXED_CASE.get(p, p)
+    return ALIASES.get(p.upper(), p)
 
 
 def _norm_num(num: str) -> str:
@@ -200,7 +184,7 @@ class _Parsed:
     def number(self) -> str:
         """The canonical number."""
         joins = list(self.joins)
-        if not self.party and joins and joins[0] == "/" and self.parts[0] in _TYPE_CODES:
+        if not self.party and joins and joins[0] == "/" and self.parts[0] in TYPE_CODES:
             joins[0] = "-"  # "20/CT/TTg" is 20/CT-TTg: the law joins type and issuer with a hyphen
         code = self.parts[0] + "".join(j + p for j, p in zip(joins, self.parts[1:]))
         if self.party:
@@ -289,8 +273,8 @@ def kind_of_number(number: str) -> str | None:
     if not m:
         return None
     first, rest = m.group(1), m.group(2)
-    if first in _TYPE_CODES:
-        return _TYPE_CODES[first]
+    if first in TYPE_CODES:
+        return TYPE_CODES[first]
     has_year = re.match(r"\d+/(?:19|20)\d\d/", number) is not None
     return "công văn" if not has_year and rest.startswith("-") else None
 
@@ -298,7 +282,7 @@ def kind_of_number(number: str) -> str | None:
 def _possible_kinds(number: str) -> frozenset[str]:
     """Kinds a number may be when its code names none: laws and resolutions of the National Assembly."""
     m = re.match(r"\d+/(?:19|20)\d\d/(UBTVQH|QH)\d*$", number)
-    return _QH_KINDS[m.group(1)] if m else frozenset()
+    return QH_KINDS[m.group(1)] if m else frozenset()
 
 
 def _context(norm: str, start: int) -> tuple[str | None, int, str | None]:
@@ -319,7 +303,7 @@ def _context(norm: str, start: int) -> tuple[str | None, int, str | None]:
 def _accept(p: _Parsed, introduced: int, query: bool) -> bool:
     """Whether a parsed number is a document number, given what introduced it (see _context)."""
     first_raw = p.raw_parts[0]
-    typed = p.parts[0] in _TYPE_CODES
+    typed = p.parts[0] in TYPE_CODES
     if introduced < 0:
         return False
     if p.party:
@@ -405,8 +389,8 @@ def _scan(norm: str, query: bool) -> list[tuple[int, int, str, str | None, bool]
             continue
         if not _accept(p, introduced, query):
             continue
-        code_kind = _TYPE_CODES.get(p.parts[0])
-        if code_kind and p.parts[0] not in _WEAK_TYPE_CODES and not (p.party and word_kind and not generic):
+        code_kind = TYPE_CODES.get(p.parts[0])
+        if code_kind and p.parts[0] not in WEAK_TYPE_CODES and not (p.party and word_kind and not generic):
             kind = code_kind
         else:
             kind = word_kind or distant_kind or code_kind or kind_of_number(p.number)
@@ -494,7 +478,7 @@ def _partial_prefixes(num: str, year: str | None, kind: str | None) -> tuple[str
     n = _norm_num(num)
     if year is None:
         return (f"{n}/", f"{n}-")
-    code = _KIND_CODE.get(kind or "")
+    code = KIND_CODE.get(kind or "")
     if code:
         return (f"{n}/{year}/{code}-",)
     if kind in ("luật", "bộ luật"):
@@ -521,9 +505,9 @@ def query_refs(query: str) -> list[RefQuery]:
     for s, e, number, kind, complete in _scan(norm, query=True):
         m = _TYPE_ONLY.fullmatch(norm, s, e) if complete else None
         code = _norm_part(m.group(3)) if m else ""
-        if m and code in _TYPE_CODES:
+        if m and code in TYPE_CODES:
             n = _norm_num(m.group(1))
-            add(s, e, None, (f"{n}/{m.group(2)}/{code}-",), _TYPE_CODES[code])
+            add(s, e, None, (f"{n}/{m.group(2)}/{code}-",), TYPE_CODES[code])
         elif complete:
             add(s, e, number, (), kind)
         else:
@@ -555,7 +539,7 @@ def parse_number(value: str) -> str:
         if len(found) == 1 and found[0][4] and found[0][1] == len(norm):
             head = _fold(norm[:found[0][0]]).strip()
             type_only = _TYPE_ONLY.fullmatch(norm, found[0][0], found[0][1])
-            if type_only and _norm_part(type_only.group(3)) in _TYPE_CODES:
+            if type_only and _norm_part(type_only.group(3)) in TYPE_CODES:
                 pass  # "30/2020/NĐ" lacks its issuer
             elif not head or _IMMEDIATE.fullmatch(head + " "):
                 return found[0][2]
