@@ -79,3 +79,43 @@ def test_a_filter_that_is_not_text_is_still_rejected(seed_index):
     line = json.dumps({"id": 1, "q": QUERIES[0], "source": ["a", "b"]}) + "\n"
     assert run_bulk(SearchService(seed_index), [line, line], out, limit=3) == 2
     assert all("error" in json.loads(x) for x in out.getvalue().splitlines())
+
+
+# --- what a batch shares below the answers: clause contributions and phrase documents (app/backends/scoring.py)
+
+SHARED_QUERIES = ["cải cách hành chính", "cai cach hanh chinh", "UBND tỉnh", '"cải cách hành chính" UBND',
+                  "thủ tục hành chính -Thái", "hành chính công", '"hành chính"']
+
+
+def rankings(service: SearchService) -> list:
+    """The rankings the planner makes of SHARED_QUERIES on the service's index."""
+    from app.understanding.parse import parse
+    from app.understanding.plan import build
+
+    snap = service.snapshot()
+    return [build(parse(q), service.weights, snap).ranking for q in SHARED_QUERIES]
+
+
+def test_cached_contributions_score_bit_for_bit_as_fresh_ones(seed_index, monkeypatch):
+    from dataclasses import replace
+
+    from app.backends import scoring
+    from app.backends.scoring import Scorer
+
+    service = SearchService(seed_index)
+    arrays = service.snapshot().arrays
+    warm = Scorer(arrays)
+    plans = rankings(service)
+    # The same terms with other field weights and k1: their contributions are not the ones cached above.
+    plans += [replace(r, boosts={**r.boosts, "title": r.boosts.get("title", 1.0) * 2}, k1=1.5) for r in plans]
+    for _ in range(2):
+        for ranking in plans:
+            fresh = Scorer(arrays).score(ranking)
+            assert fresh.tobytes() == warm.score(ranking).tobytes()
+    assert len(warm._clauses) and len(warm._phrases)
+    monkeypatch.setattr(scoring, "CLAUSE_CACHE_BYTES", 1)
+    monkeypatch.setattr(scoring, "PHRASE_CACHE_BYTES", 1)
+    tiny = Scorer(arrays)  # every new entry evicts the one before
+    for ranking in plans:
+        assert tiny.score(ranking).tobytes() == Scorer(arrays).score(ranking).tobytes()
+    assert len(tiny._clauses) == 1 and len(tiny._phrases) <= 1
