@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 from indexer.analysis import clean_text, syllable_spans
 
 FILE = "near_duplicates.npz"  # its name in an index generation folder
-FORMAT = 1
+FORMAT = 2  # 2: shingles hashed with CRC-32 (zlib, in C) instead of datasketch's SHA-1 in Python
 THRESHOLD = 0.5  # estimated Jaccard of 5-syllable shingles; see the module docstring for the measurement
 SHINGLE = 5  # syllables per shingle: about three words, long enough that shared phrases are rare by chance
 NUM_PERM = 128
@@ -97,7 +98,7 @@ class Deduper:
         grams = shingles(syllables, self.params.shingle)
         if len(grams) < MIN_SHINGLES:
             return None
-        m = MinHash(num_perm=self.params.num_perm, seed=self.params.seed, scheme=SCHEME,
+        m = MinHash(num_perm=self.params.num_perm, seed=self.params.seed, scheme=SCHEME, hashfunc=zlib.crc32,
                     permutations=self._template.permutations)
         m.update_batch(grams)
         return m.hashvalues.copy()
