@@ -135,34 +135,28 @@ class SearchService:
             filters = filters.normalised()
         snap = self.snapshot()
         asked, corrected = q, corrections.typed_keys(q, snap.vocabulary())
-        if corrected:
-            q = corrected  # "cari cachs" was "cải cách" with the input method off: search what was meant
-        parsed = parse(q)
-        check_deadline(deadline)
-        plan = build(parsed, self.weights, snap, deadline=deadline)
+        groups = snap.story_groups() if collapse else None
+        # Copies of one story are dropped from the page: a backend that cannot drop them itself ranks
+        # enough candidates to fill the page all the same.
+        depth = (offset + limit) * (COLLAPSE_DEPTH if groups else 1)
+        found = self._matches(corrected or q, snap, filters, sort, depth, facets, bool(groups), deadline)
+        if corrected and not found[1].total:
+            # "xe bus" is no Telex "xe bú": what was decoded finds nothing, so the query is searched as typed.
+            corrected, found = None, self._matches(q, snap, filters, sort, depth, facets, bool(groups), deadline)
+        plan, found, relaxed = found
         if plan.empty:
             return SearchResult(query=asked, total=0, took_ms=_ms(started), expansions=plan.expansions,
                                 corrected=corrected)
-        groups = snap.story_groups() if collapse else None
-        # Copies of one story are dropped from the page: rank enough candidates to fill it all the same.
-        depth = (offset + limit) * (COLLAPSE_DEPTH if groups else 1)
-        found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=bool(groups),
-                             deadline=deadline)
-        relaxed = False
-        if parsed.phrases and not found.total:
-            # A quoted phrase found nowhere (often a typo inside the quotes): search its words instead.
-            check_deadline(deadline)
-            plan, relaxed = build(parsed.relaxed(), self.weights, snap, deadline=deadline), True
-            found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=bool(groups),
-                                 deadline=deadline)
-        total, ranked = (found.total, found.ranked) if not groups else _collapsed(snap, groups, found)
+        q = corrected or q
+        total, ranked = (found.total, found.ranked) if not groups or found.collapsed \
+            else _collapsed(snap, groups, found, deadline)
         page = ranked[offset:offset + limit]
         check_deadline(deadline)
         stored = snap.fetch([key for key, _ in page], full=snippets)
         hits = [make_hit(doc, score, plan.highlight_terms if snippets else None)
                 for doc, (_, score) in zip(stored, page, strict=True) if doc is not None]
         if groups:
-            _add_similar(snap, groups, hits)
+            _add_similar(snap, groups, hits, deadline)
         result = SearchResult(query=asked, total=total, took_ms=_ms(started), hits=hits,
                               expansions=plan.expansions, relaxed=relaxed, corrected=corrected,
                               facets=found.facets or {})
@@ -171,6 +165,24 @@ class SearchService:
             result.suggestion = corrections.did_you_mean(q, snap.vocabulary())
             result.took_ms = _ms(started)
         return result
+
+    def _matches(self, q: str, snap: Snapshot, filters: Filters | None, sort: str, depth: int, facets: bool,
+                 collapse: bool, deadline: float | None) -> tuple[QueryPlan, Matches, bool]:
+        """(plan, matches, relaxed) of one query: a quoted phrase found nowhere is searched as its words."""
+        parsed = parse(q)
+        check_deadline(deadline)
+        plan = build(parsed, self.weights, snap, deadline=deadline)
+        if plan.empty:
+            return plan, Matches(0, []), False
+        found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=collapse, deadline=deadline)
+        if parsed.phrases and not found.total:
+            # Often a typo inside the quotes: its words find what was meant.
+            check_deadline(deadline)
+            plan = build(parsed.relaxed(), self.weights, snap, deadline=deadline)
+            found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=collapse,
+                                 deadline=deadline)
+            return plan, found, True
+        return plan, found, False
 
     def plan(self, q: str) -> QueryPlan:
         """How a query is read against the live index (what is scored, marked and expanded)."""
@@ -289,9 +301,12 @@ def _bulk_key(version: str, q: str, filters: Filters, sort: str, limit: int) -> 
     return key
 
 
-def _collapsed(snap: Snapshot, groups: StoryGroups, found: Matches) -> tuple[int, list[tuple[object, float]]]:
-    """(stories matched, matches with only the best-ranked copy of each story): the page of a collapsed search."""
+def _collapsed(snap: Snapshot, groups: StoryGroups, found: Matches,
+               deadline: float | None) -> tuple[int, list[tuple[object, float]]]:
+    """(stories matched, matches with only the best-ranked copy of each story) from a backend's candidates."""
+    check_deadline(deadline)
     listings = snap.fetch([key for key, _ in found.ranked], full=False)
+    check_deadline(deadline)
     kept, seen = [], set()
     for match, listing in zip(found.ranked, listings, strict=True):
         story = groups.story(listing["id"]) if listing is not None else None
@@ -299,21 +314,23 @@ def _collapsed(snap: Snapshot, groups: StoryGroups, found: Matches) -> tuple[int
             continue
         seen.add(story)
         kept.append(match)
-    # A backend that cannot count stories: every copy seen among the candidates is one match less.
-    total = found.stories if found.stories is not None else found.total - (len(found.ranked) - len(kept))
-    return total, kept
+    # Every copy seen among the candidates is one match less (an estimate: copies further down are not seen).
+    return max(len(kept), found.total - (len(found.ranked) - len(kept))), kept
 
 
-def _add_similar(snap: Snapshot, groups: StoryGroups, hits: list[Hit]) -> None:
-    """List each hit's other copies (same story) on it, earliest first."""
+def _add_similar(snap: Snapshot, groups: StoryGroups, hits: list[Hit], deadline: float | None) -> None:
+    """List each hit's other copies (same story) on it, earliest first: one lookup for the whole page."""
+    others = {hit.id: [doc for doc in groups.members(groups.story(hit.id)) if doc != hit.id] for hit in hits}
+    wanted = list(dict.fromkeys(doc for docs in others.values() for doc in docs))
+    if not wanted:
+        return
+    check_deadline(deadline)
+    listed = {d["id"]: d for d in snap.listings(wanted) if d is not None}
     for hit in hits:
-        others = [doc for doc in groups.members(groups.story(hit.id)) if doc != hit.id]
-        if others:
-            found = [d for d in snap.listings(others) if d is not None]
-            found.sort(key=lambda d: (d.get("published") is None, d.get("published") or 0, d["id"]))
-            hit.similar = [{"id": d["id"], "title": d.get("title", ""), "source": d.get("source"),
-                            "published": d["published"].isoformat() if d.get("published") else None}
-                           for d in found]
+        found = [listed[doc] for doc in others[hit.id] if doc in listed]
+        found.sort(key=lambda d: (d.get("published") is None, d.get("published") or 0, d["id"]))
+        hit.similar = [{"id": d["id"], "title": d.get("title", ""), "source": d.get("source"),
+                        "published": d["published"].isoformat() if d.get("published") else None} for d in found]
 
 
 def public_document(stored: Mapping) -> dict:

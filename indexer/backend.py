@@ -121,9 +121,10 @@ class Filters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise QueryError("'from' is after 'to' / ngày 'from' sau ngày 'to'")
         out = replace(self)
-        for name in ("source", "category", "province", "document"):
+        for name, shown in (("source", "source"), ("category", "category"), ("province", "province"),
+                            ("document", "doc")):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise QueryError(f"'{name}' must be text / '{name}' phải là chuỗi ký tự")
+                raise QueryError(f"'{shown}' must be text / '{shown}' phải là chuỗi ký tự")
         if self.province:
             from indexer.provinces import current_unit
 
@@ -212,7 +213,7 @@ class Matches:
     total: int
     ranked: list[tuple[Any, float]]  # keys are the backend's own (a document number, an id)
     facets: dict[str, list[tuple[str, int]]] | None = None
-    stories: int | None = None  # distinct stories among all the matches, when asked and known exactly
+    collapsed: bool = False  # one match per story already (total counts stories), when asked and able to
 
 
 class Snapshot(Protocol):
@@ -229,8 +230,8 @@ class Snapshot(Protocol):
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
                 facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
-        """The total and the first k matches in sort order; facet counts and the number of distinct
-        stories among all matches when asked."""
+        """The total and the first k matches in sort order, facet counts when asked; with stories, one match
+        per near-duplicate story if the backend can (Matches.collapsed), else the search flow collapses."""
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """Stored fields of the matches with these keys (the listing fields only unless full), in order."""

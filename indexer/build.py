@@ -24,7 +24,8 @@ from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, IndexProblem, Report
 from indexer.enrich import tags
-from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TAG_SEPARATOR, TEXT_NAMES, index_field
+from indexer.fields import FACET_FIELDS, KINDS, STORED_FIELDS, TAG_FIELDS, TAG_SEPARATOR, TEXT_NAMES, index_field
+from indexer.near_duplicates import FORMAT as GROUPING_FORMAT
 from indexer.near_duplicates import Deduper
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.schema import make_schema
@@ -33,6 +34,7 @@ from indexer.store import (
     PREFIX,
     current_generation,
     generation_folders,
+    latest_commit,
     new_generation,
     open_index,
     switch_to,
@@ -154,7 +156,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
             repeated: dict[str, Article] = {}
             miner = AcronymMiner()
             grouping = Deduper()
-            digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
+            digest = input_digest()  # the same input hash input_hash computes, in one pass
             try:
                 for article in progress_bar(iter_articles(files, read), progress, "indexing"):
                     content_hash = article.content_hash()
@@ -177,7 +179,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
                     fixer.update_document(**document_fields(article, schema=ix.schema))
                 fixer.commit()
             miner.save(gen / ACRONYMS_FILE)
-            stories.save(grouping, gen)
+            stories.save(grouping, gen, latest_commit(gen))
             lexicon.save(gen, ix)
             (gen / MANIFEST).write_text(json.dumps({"input_hash": digest.hexdigest(), "documents": len(seen)}),
                                         encoding="utf-8")
@@ -196,9 +198,17 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
     return report
 
 
+def input_digest():
+    """A hash to feed the input's articles into, seeded with what an index holds besides them (fields, tag
+    fields, the grouping's format): a rebuild of unchanged input into an index of another make rebuilds."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((TEXT_NAMES, [k.name for k in KINDS], TAG_FIELDS, GROUPING_FORMAT)).encode())
+    return digest
+
+
 def input_hash(files: list[Path], read: ReadResult) -> tuple[str, int]:
     """A hash of every article read from files, in order, and how many there were."""
-    digest, count = hashlib.blake2b(digest_size=16), 0
+    digest, count = input_digest(), 0
     for article in iter_articles(files, read):
         digest.update(article.content_hash().encode())
         count += 1
@@ -240,7 +250,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         miner = AcronymMiner()
         gen = current_generation(root)
         miner.merge_file(gen / ACRONYMS_FILE)
-        grouping = stories.load_state(gen)
+        grouping = stories.load_state(gen, lambda: stored_articles(ix))
         try:
             for article in progress_bar(changed, progress, "updating"):
                 miner.add(article.title, article.abstract, article.body)
@@ -258,13 +268,21 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
             raise
         miner.save(gen / ACRONYMS_FILE)
         if report.added or report.replaced:
-            stories.save(grouping, gen)
+            stories.save(grouping, gen, latest_commit(gen))
         lexicon.save(gen, ix)
         report.total = ix.doc_count()
         report.generation = current_generation(root).name
     report.bad = read.bad
     report.seconds = time.perf_counter() - start
     return report
+
+
+def stored_articles(ix) -> Iterator[Article]:
+    """Every live article of an index, as stored (its text fields and date: what the grouping reads)."""
+    with ix.searcher() as searcher:
+        for stored in searcher.all_stored_fields():
+            yield Article(id=stored["id"], title=stored.get("title", ""), abstract=stored.get("abstract", ""),
+                          body=stored.get("body", ""), published=stored.get("published"))
 
 
 def _known_hashes(ix) -> dict[str, str | None]:
@@ -311,11 +329,11 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
             raise
         gen = current_generation(root)
         if report.deleted:
-            grouping = stories.load_state(gen)
+            grouping = stories.load_state(gen, lambda: stored_articles(ix))
             for doc_id in ids:
                 if doc_id in grouping:
                     grouping.remove(doc_id)
-            stories.save(grouping, gen)
+            stories.save(grouping, gen, latest_commit(gen))
         lexicon.save(gen, ix)
         report.total = ix.doc_count()
         report.generation = gen.name

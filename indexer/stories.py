@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from indexer.analysis import fold_same_length
@@ -22,12 +23,16 @@ STORIES_FILE = "stories.json"
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
-def load_state(folder: Path) -> Deduper:
-    """The writer's grouping state saved in folder, or an empty one (a new index, or one from before)."""
+def load_state(folder: Path, articles: Callable[[], Iterable[Article]]) -> Deduper:
+    """The writer's grouping state saved in folder; where there is none (an index from before, a damaged or
+    older file) the grouping is made again from articles(), every article of the index, once."""
     try:
         return Deduper.load(folder / STATE_FILE)
     except (OSError, ValueError, KeyError):
-        return Deduper()
+        grouping = Deduper()
+        for article in articles():
+            add(grouping, article)
+        return grouping
 
 
 def add(deduper: Deduper, article: Article) -> None:
@@ -52,21 +57,24 @@ def groups(deduper: Deduper) -> dict[str, str]:
     return {doc: story for story, members in deduper.groups().items() for doc in members}
 
 
-def save(deduper: Deduper, folder: Path) -> None:
-    """Write the writer's state and the readers' groups into folder (each file replaced atomically)."""
+def save(deduper: Deduper, folder: Path, commit: int | None = None) -> None:
+    """Write the writer's state and the readers' groups into folder (each file replaced atomically); commit
+    names the index version the groups are those of, so that a reader of another version knows."""
     deduper.save(folder / STATE_FILE)
     tmp = folder / f".{STORIES_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(groups(deduper), ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(json.dumps({"commit": commit, "groups": groups(deduper)}, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, folder / STORIES_FILE)
 
 
-def load_groups(folder: Path) -> dict[str, str]:
-    """The groups a writer saved in folder ({} when there are none, or the file is unreadable)."""
+def load_groups(folder: Path) -> tuple[int | None, dict[str, str]]:
+    """(the commit they belong to, the groups) a writer saved in folder; (None, {}) when none or unreadable."""
     try:
         data = json.loads((folder / STORIES_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return None, {}
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), dict):
+        return None, {}
+    return data.get("commit"), data["groups"]
 
 
 class StoryGroups:

@@ -7,7 +7,6 @@ A build fills a new collection and switches the alias to it only once every arti
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -21,7 +20,7 @@ from indexer import stories
 from indexer.acronyms import AcronymMiner
 from indexer.analysis import load_segmenter
 from indexer.backend import BackendSettings, Report, backend_settings
-from indexer.build import input_hash, progress_bar
+from indexer.build import input_digest, input_hash, progress_bar
 from indexer.near_duplicates import Deduper
 from indexer.readers import Article, ReadResult, expand_sources, iter_articles
 from indexer.store import writer_lock
@@ -166,7 +165,7 @@ def build_index(root: Path, sources: Iterable[str | Path], *, workers: int | Non
         try:
             counts, seen, batch = _Counts(), set(), []
             grouping = Deduper()
-            digest = hashlib.blake2b(digest_size=16)  # the same input hash input_hash computes, in one pass
+            digest = input_digest()  # the same input hash input_hash computes, in one pass
             items = ((article, article.content_hash()) for article in iter_articles(files, read))
             converted = _converted(items, max(1, workers or os.cpu_count() or 1))
             for (article, content_hash), (doc, words, syllables) in progress_bar(converted, progress, "indexing"):
@@ -316,6 +315,19 @@ def _changed(articles: Iterable[Article], known: dict[str, str], new_ids: set[st
         yield article, content_hash
 
 
+def _stored_articles(client, collection: str) -> Iterator[Article]:
+    """Every article of a collection, as stored (its text fields and date: what the grouping reads)."""
+    import json
+    from datetime import datetime
+
+    text = client.collections[collection].documents.export({"include_fields": "doc_id,title,abstract,body,published"})
+    for line in filter(str.strip, text.splitlines()):
+        rec = json.loads(line)
+        published = datetime.fromisoformat(rec["published"]) if rec.get("published") else None
+        yield Article(id=rec["doc_id"], title=rec.get("title", ""), abstract=rec.get("abstract", ""),
+                      body=rec.get("body", ""), published=published)
+
+
 def _known_hashes(client, collection: str) -> dict[str, str]:
     """id -> content hash of every live article (one export, two small fields)."""
     import json
@@ -348,7 +360,7 @@ def update_index(root: Path, sources: Iterable[str | Path], *, workers: int | No
         known = _known_hashes(client, live)
         new_ids: set[str] = set()
         counts, batch, last = _Counts(meta), [], None
-        grouping = stories.load_state(root)
+        grouping = stories.load_state(root, lambda: _stored_articles(client, live))
         changed = _changed(iter_articles(files, read), known, new_ids, report)
         for (article, content_hash), (doc, words, syllables) in progress_bar(
                 _converted(changed, max(1, workers or 1)), progress, "updating"):
@@ -393,7 +405,7 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False,
         raise TypesenseProblem(f"no index {alias} in the Typesense cluster: build it first")
     root.mkdir(parents=True, exist_ok=True)
     with writer_lock(root, wait=wait):
-        grouping = stories.load_state(root)
+        grouping = stories.load_state(root, lambda: _stored_articles(client, live))
         for doc_id in ids:
             try:
                 client.collections[live].documents[document_id(doc_id)].delete()

@@ -130,6 +130,48 @@ def test_the_search_page_offers_the_new_facets(client):
     assert "doc=30%2F2020%2FN%C4%90-CP" in page.text
 
 
+def test_a_story_with_many_copies_leaves_no_page_short(tmp_path):
+    from app.search import SearchService
+
+    copies = [{"id": f"copy-{i:02d}", "title": f"Khánh thành cầu Phú Xuân (bản {i})", "body": RELEASE + f" Tin {i}."}
+              for i in range(12)]
+    others = [{"id": f"other-{i}", "title": f"Cầu mới ở xã thứ {i}", "body": f"Xã thứ {i} khánh thành cầu dân sinh "
+               f"bắc qua kênh, dài {10 + i} mét, do người dân góp {i + 1} trăm triệu đồng."} for i in range(4)]
+    service = SearchService(index_of(tmp_path, copies + others))
+    query = "khánh thành cầu"
+    every = service.search(query, limit=100)
+    assert every.total == 16
+    pages = [service.search(query, limit=1, offset=n, collapse=True) for n in range(6)]
+    assert all(p.total == 5 for p in pages)  # twelve copies are one story, plus four others
+    shown = [h.id for p in pages for h in p.hits]
+    assert len(shown) == 5 and len({s.split("-")[0] for s in shown}) == 2 and pages[5].hits == []
+    story = next(h for p in pages for h in p.hits if h.id.startswith("copy-"))
+    assert len(story.similar) == 11
+
+
+def test_an_index_without_its_grouping_state_is_regrouped_not_emptied(tmp_path):
+    from app.search import SearchService
+    from indexer.build import update_index
+    from indexer.store import current_generation
+
+    index = index_of(tmp_path, ARTICLES)
+    (current_generation(index) / "near_duplicates.npz").unlink()  # an index from before, or a damaged file
+    update_index(index, [write_jsonl(tmp_path / "one.jsonl", [{"id": "x", "title": "Tin mới", "body": "Nội dung"}])],
+                 workers=1)
+    hit = SearchService(index).search("khánh thành cầu Phú Xuân", collapse=True).hits[0]
+    assert hit.id in ("rel-1", "rel-2") and len(hit.similar) == 1
+
+
+def test_a_rebuild_into_an_index_of_another_make_rebuilds(tmp_path, monkeypatch):
+    from indexer import build
+
+    index = index_of(tmp_path, ARTICLES[:2])
+    assert build.build_index(index, [tmp_path / "articles.jsonl"], workers=1).unchanged == 2
+    monkeypatch.setattr(build, "GROUPING_FORMAT", -1)  # as if the index were made by another version
+    report = build.build_index(index, [tmp_path / "articles.jsonl"], workers=1)
+    assert (report.added, report.unchanged) == (2, 0)
+
+
 def test_updates_and_deletes_keep_the_story_groups_right(tmp_path):
     from app.search import SearchService
     from indexer.build import delete_documents, update_index

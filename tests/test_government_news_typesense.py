@@ -60,3 +60,19 @@ def test_province_facet_names_the_current_unit_and_its_former_provinces(client):
 # Whoosh index folders built in this process: already run by test_government_news.py itself.
 test_updates_and_deletes_keep_the_story_groups_right = None
 test_an_index_built_before_the_tag_fields_answers_and_takes_updates = None
+test_a_story_with_many_copies_leaves_no_page_short = None
+test_an_index_without_its_grouping_state_is_regrouped_not_emptied = None
+test_a_rebuild_into_an_index_of_another_make_rebuilds = None
+
+
+def test_copies_of_one_story_are_one_hit_with_its_similar_copies(client):
+    """As on Whoosh, but Typesense's total is an estimate (README): never below what is shown."""
+    query = {"q": "khánh thành cầu Phú Xuân sông Trà Lý"}
+    res = client.get("/api/search", params=query).json()
+    ids = [h["id"] for h in res["hits"]]
+    assert ids.count("rel-1") + ids.count("rel-2") == 1
+    first = next(h for h in res["hits"] if h["id"] in ("rel-1", "rel-2"))
+    assert [s["id"] for s in first["similar"]] == ["rel-2" if first["id"] == "rel-1" else "rel-1"]
+    every = client.get("/api/search", params={**query, "collapse": "false"}).json()
+    assert {"rel-1", "rel-2"} <= {h["id"] for h in every["hits"]}
+    assert len(res["hits"]) <= res["total"] <= every["total"]

@@ -248,13 +248,14 @@ class TypesenseSnapshot:
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """The stored fields of a page of hits, by article id, in one request."""
-        if not keys:
-            return []
-        ids = ",".join(document_id(k) for k in keys)
-        search = {"collection": self.version, "q": "*", "filter_by": f"id:[{ids}]", "per_page": len(keys),
-                  "include_fields": STORED if full else LISTED}
-        response = self._multi_search([search])[0]
-        docs = {hit["document"]["doc_id"]: hit["document"] for hit in response.get("hits", [])}
+        docs: dict[str, dict] = {}
+        # Typesense answers at most MAX_PER_PAGE documents a search: a collapsed search asks for more.
+        chunks = [keys[at:at + MAX_PER_PAGE] for at in range(0, len(keys), MAX_PER_PAGE)]
+        searches = [{"collection": self.version, "q": "*", "per_page": len(chunk),
+                     "filter_by": f"id:[{','.join(document_id(k) for k in chunk)}]",
+                     "include_fields": STORED if full else LISTED} for chunk in chunks]
+        for response in self._multi_search(searches):
+            docs.update((hit["document"]["doc_id"], hit["document"]) for hit in response.get("hits", []))
         return [_stored(docs[key]) if key in docs else None for key in keys]
 
     def stored(self, doc_id: str) -> dict | None:

@@ -153,13 +153,14 @@ class WhooshSnapshot:
                 facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
         """BM25F over the whole index, then the first k in sort order."""
         scores = self.scorer.score(ranking, self.allowed(filters, deadline), deadline=deadline)
+        facet_scores = scores
+        if stories and self.story_groups():
+            scores = self._one_per_story(scores)
         total, ranked = self.scorer.top(scores, k, sort)
-        out = Matches(total, ranked)
-        if stories and total:
-            out.stories = len(np.unique(self._story_keys()[scores > 0]))
+        out = Matches(total, ranked, collapsed=stories and bool(self.story_groups()))
         if facets:
             check_deadline(deadline)
-            out.facets = {**self.scorer.facets(scores), **self.scorer.tag_facets(scores)}
+            out.facets = {**self.scorer.facets(facet_scores), **self.scorer.tag_facets(facet_scores)}
         return out
 
     def allowed(self, filters: Filters | None, deadline: float | None) -> np.ndarray | None:
@@ -189,14 +190,31 @@ class WhooshSnapshot:
         return mask
 
     def story_groups(self) -> StoryGroups:
-        """The near-duplicate groups the indexer saved with this generation."""
-        if self._groups is None:
-            self._groups = StoryGroups(stories.load_groups(self.folder))
-        return self._groups
+        """The near-duplicate groups the indexer saved with this generation, once saved for this very commit
+        (the indexer writes them just after committing: until then a reader uses what is there, unkept)."""
+        if self._groups is not None:
+            return self._groups
+        commit, groups = stories.load_groups(self.folder)
+        found = StoryGroups(groups)
+        if commit == self.commit:
+            self._groups = found
+        return found
+
+    def _one_per_story(self, scores: np.ndarray) -> np.ndarray:
+        """Scores with every copy of a story but its best-scoring one set to 0 (ties: the lowest docnum)."""
+        matched = np.flatnonzero(scores > 0)
+        keys = self._story_keys()[matched]
+        order = np.lexsort((matched, -scores[matched]))  # best first
+        _, first = np.unique(keys[order], return_index=True)
+        keep = np.zeros(len(scores), dtype=bool)
+        keep[matched[order[first]]] = True
+        out = scores.copy()
+        out[~keep] = 0.0
+        return out
 
     def _story_keys(self) -> np.ndarray:
         """A number per document, the same for the copies of one story (built once per version)."""
-        if self._story_array is None:
+        if self._story_array is None or self._groups is None:
             keys = np.arange(self.arrays.doc_count_all, dtype=np.int64)
             groups = self.story_groups()
             if groups:

@@ -9,12 +9,12 @@ from typing import Annotated
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from app.deps import get_app_settings, get_service
 from app.routes.api import check_query
-from app.search import Filters, SearchService
+from app.search import Filters, QueryError, SearchService
 from app.settings import Settings
 
 router = APIRouter()
@@ -25,13 +25,19 @@ _TAGS = re.compile(r"</?mark>")
 @router.get("/feed", summary="Atom feed of a search (newest first)")
 def feed(request: Request, service: Annotated[SearchService, Depends(get_service)],
          settings: Annotated[Settings, Depends(get_app_settings)], q: str,
-         source: str | None = None, category: str | None = None) -> Response:
+         source: str | None = None, category: str | None = None,
+         province: Annotated[str | None, Query(max_length=100)] = None,
+         doc: Annotated[str | None, Query(max_length=120)] = None) -> Response:
     """An Atom 1.0 document with the newest articles matching q."""
     check_query(q, settings)
     if not service.is_ready():
         raise HTTPException(503, "the index is empty: build it with `python -m indexer build`"
                                  " / chỉ mục đang trống: hãy tạo bằng `python -m indexer build`")
-    result = service.search(q, limit=FEED_SIZE, sort="newest", filters=Filters(source, category), collapse=True)
+    try:
+        result = service.search(q, limit=FEED_SIZE, sort="newest", collapse=True,
+                                filters=Filters(source, category, province=province, document=doc))
+    except QueryError as err:
+        raise HTTPException(422, str(err)) from None
     base = str(request.base_url).rstrip("/")
     now = datetime.now(UTC).isoformat(timespec="seconds")
     newest = next((h.published for h in result.hits if h.published), None)

@@ -104,7 +104,7 @@ def put_document(doc_id: str, article: ArticleIn,
 @router.delete("/api/documents/{doc_id}", summary="Delete one article (bearer token)")
 def delete_document(doc_id: str, settings: Annotated[Settings, Depends(require_token)]) -> dict:
     """Remove the article; 404 when there is none with that id."""
-    outcome = _run_indexer(settings, "delete", doc_id)
+    outcome = _run_indexer(settings, "delete", "--", doc_id)  # "--": an id may start with "-"
     if doc_id in outcome.get("missing", ()):
         raise HTTPException(404, f"no article with id {doc_id!r} / không có bài viết mã {doc_id!r}")
     if "error" in outcome:
