@@ -188,14 +188,6 @@ class SearchService:
         """How a query is read against the live index (what is scored, marked and expanded)."""
         return build(parse(q), self.weights, self.snapshot())
 
-    def corrected_query(self, q: str) -> str | None:
-        """The query with its typing slips mended, or None."""
-        return corrections.corrected_query(q, self.snapshot().vocabulary())
-
-    def restored_query(self, q: str) -> str | None:
-        """The query with tone marks restored from the index's vocabulary, or None."""
-        return corrections.restored_query(q, self.snapshot().vocabulary())
-
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Autocomplete: frequent words of the index that complete what was typed, marks restored."""
         return corrections.completions(prefix, self.snapshot().vocabulary(), limit)
