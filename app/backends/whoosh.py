@@ -43,6 +43,8 @@ from indexer.whoosh_format.reader import IndexArrays
 BATCH_RECHECK_S = 1.0
 # An engine replaced by a newer commit is closed this long after: requests in flight still read it.
 RETIRE_AFTER_S = 30.0
+# A snapshot whose groups were not yet saved for its commit looks at the file again at most this often.
+GROUPS_RECHECK_S = 2.0
 # Documents Whoosh may match between two looks at the clock while it checks a filter.
 DOCS_PER_CHECK = 256
 
@@ -125,6 +127,8 @@ class WhooshSnapshot:
         self._vocabulary_lock = threading.Lock()
         self._expander: Expander | None = None
         self._groups: StoryGroups | None = None
+        self._groups_final = False  # saved for this commit: never read again
+        self._groups_read = 0.0
         self._story_array: np.ndarray | None = None
 
     def close(self) -> None:
@@ -190,15 +194,16 @@ class WhooshSnapshot:
         return mask
 
     def story_groups(self) -> StoryGroups:
-        """The near-duplicate groups the indexer saved with this generation, once saved for this very commit
-        (the indexer writes them just after committing: until then a reader uses what is there, unkept)."""
-        if self._groups is not None:
+        """The near-duplicate groups the indexer saved with this generation, kept once saved for this very
+        commit; the indexer writes them just after committing, so until then (or for an index from before
+        them) the file is looked at again at most every GROUPS_RECHECK_S, not at every query."""
+        now = time.monotonic()
+        if self._groups is not None and (self._groups_final or now - self._groups_read < GROUPS_RECHECK_S):
             return self._groups
         commit, groups = stories.load_groups(self.folder)
-        found = StoryGroups(groups)
-        if commit == self.commit:
-            self._groups = found
-        return found
+        self._groups, self._groups_final, self._groups_read = StoryGroups(groups), commit == self.commit, now
+        self._story_array = None
+        return self._groups
 
     def _one_per_story(self, scores: np.ndarray) -> np.ndarray:
         """Scores with every copy of a story but its best-scoring one set to 0 (ties: the lowest docnum)."""
@@ -214,7 +219,7 @@ class WhooshSnapshot:
 
     def _story_keys(self) -> np.ndarray:
         """A number per document, the same for the copies of one story (built once per version)."""
-        if self._story_array is None or self._groups is None:
+        if self._story_array is None:
             keys = np.arange(self.arrays.doc_count_all, dtype=np.int64)
             groups = self.story_groups()
             if groups:
