@@ -114,12 +114,7 @@ class Scorer:
                 if hit is not None:
                     self._cache.move_to_end(key)
         if has_stopwords(self.doc_count_all):
-            # Statistics are not moved to the LRU end here: a term whose postings are cached needs them
-            # again only once its postings are evicted, and a stale position costs one re-read then.
-            terms = [(f, clause.term) for f, _, _ in fields]
-            stats = self.arrays.cached_term_stats(terms)
-            df = max(stat[0] if stat is not None else self.arrays.term_stats(*term)[0]
-                     for term, stat in zip(terms, stats, strict=True))
+            df = max(self.arrays.doc_frequencies([(f, clause.term) for f, _, _ in fields]))
             if too_common(df, self.doc_count_all):
                 return None
         return [(*(hit if hit is not None else self._load(key, deadline)), boost)

@@ -25,6 +25,7 @@ from whoosh.system import pack_ushort, unpack_uint
 from whoosh.util import random_name
 
 from indexer.whoosh_format.blocks import encode_posting_lists, value_kind
+from indexer.whoosh_format.flat_postings import FlatWriter
 from indexer.whoosh_format.terms import TermsWriter
 
 # Postings of a field turned into Python lists at a time when a segment is written (bounds the memory).
@@ -254,19 +255,26 @@ class ColumnPool:
         self.bytes = 0
 
     def write_segment(self, fieldwriter: W3FieldWriter, lengths: PerDocumentReader | None) -> None:
-        """Write every field's postings into a segment's terms and postings files, then drop them."""
-        for fieldname in sorted(set(self.fields) | set(self.runs)):
-            runs: list = self.runs.pop(fieldname, [])
-            cols = self.fields.pop(fieldname, None)
-            if cols is not None and cols.terms:
-                runs.append(_MemoryRun(cols))
-            fieldobj = self.schema[fieldname]
-            try:
-                if runs:
-                    _write_field(fieldwriter, fieldname, fieldobj, runs, _length_bytes(lengths, fieldname))
-            finally:
-                for run in runs:
-                    run.remove()
+        """Write every field's postings into a segment's terms and postings files, and their flat copy (see
+        flat_postings), then drop them."""
+        flat = FlatWriter(fieldwriter._storage, fieldwriter._segment)
+        try:
+            for fieldname in sorted(set(self.fields) | set(self.runs)):
+                runs: list = self.runs.pop(fieldname, [])
+                cols = self.fields.pop(fieldname, None)
+                if cols is not None and cols.terms:
+                    runs.append(_MemoryRun(cols))
+                fieldobj = self.schema[fieldname]
+                try:
+                    if runs:
+                        _write_field(fieldwriter, fieldname, fieldobj, runs, _length_bytes(lengths, fieldname), flat)
+                finally:
+                    for run in runs:
+                        run.remove()
+            flat.close()
+        except BaseException:
+            flat.cancel()
+            raise
         self.bytes = 0
 
 
@@ -342,9 +350,14 @@ def _merged_chunks(runs: list[_Run]) -> Iterator[tuple]:
 
 
 def _write_field(fieldwriter: W3FieldWriter, fieldname: str, fieldobj: FieldType, runs: list[_Run],
-                 lengths: np.ndarray | None) -> None:
-    """Write one field's posting lists from its sorted runs, term by term in byte order, as W3FieldWriter would."""
+                 lengths: np.ndarray | None, flat: FlatWriter) -> None:
+    """Write one field's posting lists from its sorted runs, term by term in byte order, as W3FieldWriter would,
+    and give a scored field's to flat as well."""
     fieldwriter.start_field(fieldname, fieldobj)
+    if fieldobj.scorable:  # the fields scored from postings: ids and tags are looked up otherwise
+        flat.start_field(fieldname)
+    else:
+        flat.skip_field(fieldname)
     fmt = fieldobj.format
     kind, fixed_size = value_kind(fmt), fmt.fixed_value_size()
     chunks = _chunks_of_one(runs[0]) if len(runs) == 1 else _merged_chunks(runs)
@@ -356,4 +369,6 @@ def _write_field(fieldwriter: W3FieldWriter, fieldname: str, fieldobj: FieldType
         out, infos, pos = encode_posting_lists(bounds, docs, weights, freqs, values, lengths, kind, fixed_size, pos)
         postfile.write(b"".join(out))
         tindex.add_sorted([prefix + key for key in keys], infos)
+        flat.add_chunk(keys, bounds, docs, weights)
+    flat.end_field()
     fieldwriter.finish_field()

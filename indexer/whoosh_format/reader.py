@@ -17,6 +17,7 @@ from types import TracebackType
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo, _lenfield
+from whoosh.filedb.filestore import FileStorage
 from whoosh.formats import Format
 from whoosh.index import Index
 from whoosh.reading import ReaderClosed, SegmentReader
@@ -31,6 +32,7 @@ from indexer.whoosh_format.blocks import (
     read_postings,
 )
 from indexer.whoosh_format.constants import EXTENT, LENGTH_TABLE, NO_DATE, TERMINFO, TERMINFO_HEAD
+from indexer.whoosh_format.flat_postings import FlatPostings, open_flat
 from indexer.whoosh_format.terms import hash_get, use_pread
 
 # Terms whose per-segment statistics are kept (≈ 400 bytes each, 40 MB at most): a bulk of 1,000 queries asks
@@ -56,6 +58,12 @@ class IndexArrays:
         self._leaves = [(r, o) for r, o in self.searcher.reader().leaf_readers() if isinstance(r, SegmentReader)]
         for reader, _ in self._leaves:
             use_pread(reader._terms._tindex)
+        # The flat copy of each segment's postings (None for a segment without one: see postings()).
+        self._flat: list[FlatPostings | None] = [
+            open_flat(reader._storage.folder, reader._segment) if isinstance(reader._storage, FileStorage) else None
+            for reader, _ in self._leaves]
+        self._flat_fields: dict[str, bool] = {}
+        self._rows: dict[tuple[str, str | bytes], tuple[int, ...]] = {}  # see _flat_rows()
         live = np.ones(self.doc_count_all, dtype=bool)
         for reader, offset in self._leaves:
             if reader.has_deletions():
@@ -63,6 +71,7 @@ class IndexArrays:
                     live[offset + d] = False
         live.flags.writeable = False  # shared by every caller
         self.live: np.ndarray = live
+        self._deletions = not live.all()
         self.live_count: int = max(1, int(live.sum()))  # the N of an IDF: never 0
         self._per_doc: dict[str, np.ndarray] = {}  # field lengths, stored columns: one array each
         self._avg: dict[str, float] = {}
@@ -85,6 +94,11 @@ class IndexArrays:
         """Release the searcher's files."""
         with self.lock:
             self.searcher.close()
+            for flat in self._flat:
+                if flat is not None:
+                    flat.close()
+            self._flat = [None] * len(self._flat)
+            self._flat_fields.clear()
 
     # --- what Whoosh's searcher answers, under the lock ----------------------------------------
 
@@ -212,21 +226,58 @@ class IndexArrays:
                 self._terms.popitem(last=False)
         return value
 
-    def cached_term_stats(self, keys: list[tuple[str, str | bytes]]) -> list[TermStats | None]:
-        """term_stats() of each (field, term) already cached, else None, under one lock and without a read.
+    def _flat_for(self, fieldname: str) -> bool:
+        """Whether every segment has a flat copy of fieldname's postings (a mix reads Whoosh's blocks)."""
+        covered = self._flat_fields.get(fieldname)
+        if covered is None:
+            covered = self._flat_fields[fieldname] = bool(self._flat) and all(
+                flat is not None and flat.covers(fieldname) for flat in self._flat)
+        return covered
 
-        Their places in the LRU are left as they are: for a caller that looks up many terms at a time (a
-        bulk of queries asks for some 130,000, nearly all cached) one lock instead of one per term.
-        """
+    def _term_bytes(self, fieldname: str, term: str | bytes) -> bytes | None:
+        """A term as the index stores it, or None when the schema has no such field."""
+        if isinstance(term, bytes):
+            return term
+        field = self.searcher.schema[fieldname] if fieldname in self.searcher.schema else None
+        return None if field is None else field.to_bytes(term)
+
+    def doc_frequencies(self, keys: list[tuple[str, str | bytes]]) -> list[int]:
+        """The document frequency of each (field, term) over all segments, deleted documents counted as Whoosh
+        counts them: from the flat copies where there are, else from term_stats()."""
+        out = []
+        for fieldname, term in keys:
+            if self._flat_for(fieldname):
+                out.append(sum(flat.doc_frequency(row) for flat, row in
+                               zip(self._flat, self._flat_rows(fieldname, term), strict=True)))
+            else:
+                out.append(self.term_stats(fieldname, term)[0])
+        return out
+
+    def _flat_rows(self, fieldname: str, term: str | bytes) -> tuple[int, ...]:
+        """The flat key table row of (field, term) in each segment (-1 where it has none), cached: the stop-word
+        check asks for a term's document frequency and then its postings."""
+        key = (fieldname, term)
         with self._cache_lock:
-            return [self._terms.get(key) for key in keys]
+            rows = self._rows.get(key)
+        if rows is None:
+            tbytes = self._term_bytes(fieldname, term)
+            rows = tuple(-1 if tbytes is None else flat.row(fieldname, tbytes) for flat in self._flat)
+            with self._cache_lock:
+                self._rows[key] = rows
+                if len(self._rows) > TERM_CACHE_ENTRIES:
+                    del self._rows[next(iter(self._rows))]  # the oldest looked up (insertion order)
+        return rows
 
     def postings(self, fieldname: str, term: str | bytes,
                  deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(global docnums int64, term frequencies float32) of one term's live documents, read from Whoosh's blocks.
+        """(global docnums, term frequencies float32) of one term's live documents, read from the flat
+        copies of the segments' postings when every segment has one (docnums int32), else from Whoosh's blocks
+        (int64).
 
         Past deadline (a time.monotonic() instant) it raises SearchTimeout between posting blocks.
         """
+        if self._flat_for(fieldname):
+            return self._flat_postings(fieldname, term, deadline)
         ids_parts, tf_parts = [], []
         _, found = self.term_stats(fieldname, term)
         with self.lock:
@@ -259,6 +310,25 @@ class IndexArrays:
             ids, tfs = ids[keep], tfs[keep]
         else:
             ids, tfs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        return ids, tfs
+
+    def _flat_postings(self, fieldname: str, term: str | bytes,
+                       deadline: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """postings() read from the flat copies: one binary search and two reads per segment."""
+        check_deadline(deadline)
+        ids_parts, tf_parts = [], []
+        for flat, (_, offset), row in zip(self._flat, self._leaves, self._flat_rows(fieldname, term), strict=True):
+            if row >= 0:
+                docs, tfs = flat.postings(row)
+                ids_parts.append(docs + offset if offset else docs)
+                tf_parts.append(tfs)
+        if not ids_parts:
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        ids = ids_parts[0] if len(ids_parts) == 1 else np.concatenate(ids_parts)
+        tfs = tf_parts[0] if len(tf_parts) == 1 else np.concatenate(tf_parts)
+        if self._deletions:
+            keep = self.live[ids]
+            ids, tfs = ids[keep], tfs[keep]
         return ids, tfs
 
     def phrase_docs(self, fieldname: str, words: list[str], deadline: float | None = None) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""The flat copy of a segment's postings (indexer.whoosh_format.flat_postings): what our writer puts in it reads
+back, through IndexArrays, exactly as Whoosh's own reader reads the segment's blocks, before and after
+deletions; a segment without it, or with a damaged one, is read from Whoosh's blocks instead."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS, shared_file
+from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import RamStorage
+
+from indexer.build import document_fields
+from indexer.fields import KINDS, TEXT_NAMES, index_field
+from indexer.readers import ReadResult, expand_sources, iter_articles
+from indexer.schema import make_schema
+from indexer.whoosh_format.flat_postings import KEYS_EXT, FlatPostings, term_digest
+from indexer.whoosh_format.reader import IndexArrays
+from indexer.whoosh_format.segment_writer import FastSegmentWriter
+
+TEXT_FIELDS = {index_field(name, kind) for name in TEXT_NAMES for kind in KINDS}
+
+
+def _docs(source: str) -> list[dict]:
+    """add_document keywords of the seed pages, or of the first 60 VietNews articles."""
+    if source == "seeds":
+        files = expand_sources([CORPUS])
+        return [document_fields(a) for a in iter_articles(files, ReadResult())]
+    files = [shared_file("data", "news", "vietnews-test.jsonl.xz")]
+    return [document_fields(a) for a in itertools.islice(iter_articles(files, ReadResult()), 60)]
+
+
+def _build(folder: Path, docs: list[dict], segments: int = 2) -> whoosh_index.Index:
+    """An index of docs in that many segments, each written by our segment writer."""
+    folder.mkdir()
+    ix = whoosh_index.create_in(str(folder), make_schema())
+    size = -(-len(docs) // segments)
+    for start in range(0, len(docs), size):
+        writer = FastSegmentWriter(ix)
+        for doc in docs[start:start + size]:
+            writer.add_document(**doc)
+        writer.commit(merge=False)
+    return ix
+
+
+def _whoosh(reader, fieldname: str, tbytes: bytes) -> tuple[list[int], list[float]]:
+    """(ids, weights) of a term through Whoosh's own matchers (deleted documents left out)."""
+    m = reader.postings(fieldname, tbytes)
+    ids, weights = [], []
+    while m.is_active():
+        ids.append(m.id())
+        weights.append(m.weight())
+        m.next()
+    return ids, weights
+
+
+def _check_all_terms(ix: whoosh_index.Index) -> int:
+    """Assert every term of every text field reads the same from the flat copies as from Whoosh; postings compared."""
+    compared = 0
+    with ix.searcher() as searcher, IndexArrays(ix) as arrays:
+        reader = searcher.reader()
+        assert all(arrays._flat_for(name) for name in TEXT_FIELDS)
+        for fieldname, tbytes in reader.all_terms():
+            if fieldname not in TEXT_FIELDS:
+                continue
+            term = tbytes.decode("utf-8")
+            want_ids, want_weights = _whoosh(reader, fieldname, tbytes)
+            ids, tfs = arrays.postings(fieldname, term)
+            assert ids.tolist() == want_ids, (fieldname, term)
+            assert tfs.dtype == np.float32 and tfs.tolist() == want_weights, (fieldname, term)
+            assert arrays.doc_frequencies([(fieldname, term)]) == [reader.doc_frequency(fieldname, tbytes)]
+            compared += len(ids)
+        for fieldname in TEXT_FIELDS:  # a term no segment has
+            assert len(arrays.postings(fieldname, "khôngcóđâu")[0]) == 0
+            assert arrays.doc_frequencies([(fieldname, "khôngcóđâu")]) == [0]
+    return compared
+
+
+@pytest.mark.parametrize("source", ["seeds", "vietnews"])
+def test_flat_postings_read_as_whoosh_reads_its_blocks(tmp_path: Path, source: str) -> None:
+    """Every term of every text field, in two segments, before and after deleting a third of the articles."""
+    docs = _docs(source)
+    ix = _build(tmp_path / "ix", docs)
+    assert len(list(tmp_path.glob(f"ix/*{KEYS_EXT}"))) == 2
+    before = _check_all_terms(ix)
+    assert before > 1000
+    writer = ix.writer()
+    for doc in docs[::3]:
+        writer.delete_by_term("id", doc["id"])
+    writer.commit(merge=False)
+    after = _check_all_terms(ix)
+    assert 0 < after < before
+
+
+def test_only_text_fields_are_copied(tmp_path: Path) -> None:
+    """Ids, tags and hashes are not scored: their terms are not in the flat copy."""
+    ix = _build(tmp_path / "ix", _docs("seeds"), segments=1)
+    (keys,) = tmp_path.glob(f"ix/*{KEYS_EXT}")
+    segment = ix._segments()[0]
+    flat = FlatPostings(str(tmp_path / "ix"), segment)
+    try:
+        assert all(flat.covers(name) for name in TEXT_FIELDS)
+        assert not flat.covers("id") and not flat.covers("province")
+        doc_id = _docs("seeds")[0]["id"]
+        assert flat.row("id", doc_id.encode()) == -1
+        assert flat.row("body_s", b"ban") >= 0
+        h1, h2 = term_digest("body_s", b"ban")
+        assert h1 in set(flat.h1.tolist()) and h2 in set(flat.h2.tolist())
+    finally:
+        flat.close()
+
+
+def test_a_segment_without_a_flat_copy_or_with_a_damaged_one_is_read_from_whoosh(tmp_path: Path) -> None:
+    """A segment written by Whoosh's own writer has no copy; a truncated key table is not trusted."""
+    docs = _docs("seeds")
+    ix = _build(tmp_path / "ix", docs[:-2], segments=1)
+    writer = ix.writer()  # Whoosh's writer: no flat copy for this segment
+    for doc in docs[-2:]:
+        writer.add_document(**doc)
+    writer.commit(merge=False)
+    with IndexArrays(ix) as arrays:
+        assert [flat is not None for flat in arrays._flat] == [True, False]
+        assert not arrays._flat_for("body_s")
+        ids, _ = arrays.postings("body_s", "ban")
+        assert ids.dtype == np.int64 and len(ids) > 0  # read from the blocks
+
+    broken = _build(tmp_path / "broken", docs, segments=1)
+    (keys,) = (tmp_path / "broken").glob(f"*{KEYS_EXT}")
+    keys.write_bytes(keys.read_bytes()[:-5])
+    with IndexArrays(broken) as arrays, broken.searcher() as searcher:
+        assert arrays._flat == [None]
+        want, _ = _whoosh(searcher.reader(), "body_s", b"ban")
+        assert arrays.postings("body_s", "ban")[0].tolist() == want
+
+
+def test_an_index_in_memory_gets_no_flat_copy() -> None:
+    """Whoosh's RamStorage has no folder for the files: the segment is written and read without them."""
+    ix = RamStorage().create_index(make_schema())
+    writer = FastSegmentWriter(ix)
+    for doc in _docs("seeds"):
+        writer.add_document(**doc)
+    writer.commit()
+    with IndexArrays(ix) as arrays:
+        assert arrays._flat == [None]
+        assert len(arrays.postings("body_s", "ban")[0]) > 0
