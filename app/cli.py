@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.bulk_workers import BulkError, BulkPool, default_workers, timeout_message
 from app.search import BulkAnswers, Filters, QueryError, SearchService, SearchTimeout, missing_index_message
 from app.settings import get_settings
 from indexer.backend import IndexMissing, IndexProblem
@@ -22,8 +25,9 @@ EPILOG_SEARCH = """example:
 EPILOG_BULK = """input: one JSON object a line, {"id": ..., "q": ..., "source"?, "category"?, "from"?, "to"?,
 "province"?, "doc"?},
 or plain lines (one query each, id = line number).
-example:
-  printf 'UBND tỉnh\\ncai cach hanh chinh\\n' | python -m app bulk --index data/index --limit 5"""
+examples:
+  printf 'UBND tỉnh\\ncai cach hanh chinh\\n' | python -m app bulk --index data/index --limit 5
+  python -m app bulk --index data/index --workers 2 < names.txt > answers.jsonl"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     bulk = sub.add_parser("bulk", help="answer JSON Lines queries from stdin", epilog=EPILOG_BULK,
                           formatter_class=fmt)
     bulk.add_argument("--limit", type=int, default=10, metavar="N")
+    bulk.add_argument("--workers", type=int, default=default_workers(), metavar="N",
+                      help="processes a large input is answered by (default: one per core here, "
+                           f"{default_workers()}); 1 answers everything in this process")
     for cmd in (search, bulk):
         cmd.add_argument("--timeout-ms", type=int, default=defaults.search_timeout_ms, metavar="MS",
                          help="stop a search (each query of a bulk run) after MS milliseconds; 0 = no bound "
@@ -81,34 +88,79 @@ def read_bulk_line(line: str, lineno: int) -> dict:
     return {"id": lineno, "q": stripped}
 
 
-def timeout_message(service: SearchService) -> str:
-    """What to tell the user when a search overran the service's time bound."""
-    return (f"the search took longer than {service.timeout_s:g} s and was stopped "
-            "(--timeout-ms or TRACUU_SEARCH_TIMEOUT_MS sets the bound; 0 turns it off)")
+def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: int | None = None,
+             workers: int = 1) -> int:
+    """Answer each input line in order; a bad or overlong line gets an error object, the rest go on.
 
-
-def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: int | None = None) -> int:
-    """Answer each input line in order; a bad or overlong line gets an error object, the rest go on."""
+    Lines are taken as they come, as many as are waiting at a time: a large file is answered in batches
+    spread over workers processes (app.bulk_workers), a script that writes one line and waits is answered
+    line by line. Returns the number of lines answered with an error.
+    """
     errors = 0
     answered = BulkAnswers()  # a question asked again (same filters, same index version) is not searched again
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = read_bulk_line(line, lineno)
-            if max_query_chars is not None and len(item["q"]) > max_query_chars:
-                raise QueryError(f"line {lineno}: the query is longer than {max_query_chars} characters"
-                                 " (TRACUU_MAX_QUERY_CHARS)")
-            try:
-                result = service.bulk([item], limit=limit, answered=answered)[0]
-            except SearchTimeout:
-                raise QueryError(f"line {lineno}: {timeout_message(service)}") from None
-        except QueryError as err:
-            errors += 1
-            print(f"bulk: {err}", file=sys.stderr)
-            result = {"id": lineno, "total": 0, "hits": [], "error": str(err)}
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    with BulkPool(service, workers) as pool:
+        for batch in _waiting_lines(lines):
+            parsed: list[tuple[int, dict | BulkError]] = []
+            for lineno, line in batch:
+                if not line.strip():
+                    continue
+                try:
+                    item = read_bulk_line(line, lineno)
+                    if max_query_chars is not None and len(item["q"]) > max_query_chars:
+                        raise QueryError(f"line {lineno}: the query is longer than {max_query_chars} characters"
+                                         " (TRACUU_MAX_QUERY_CHARS)")
+                    parsed.append((lineno, item))
+                except QueryError as err:
+                    parsed.append((lineno, BulkError(str(err))))
+            answers = iter(pool.answer([item for _, item in parsed if isinstance(item, dict)], limit, answered))
+            for lineno, item in parsed:
+                result = item if isinstance(item, BulkError) else next(answers)
+                if isinstance(result, BulkError):
+                    errors += 1
+                    message = f"line {lineno}: {result.message}" if result.timeout else result.message
+                    print(f"bulk: {message}", file=sys.stderr)
+                    result = {"id": lineno, "total": 0, "hits": [], "error": message}
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            out.flush()
     return errors
+
+
+def _waiting_lines(lines, most: int = 2000):
+    """(line number, line) lists: each the next line and whatever others have already arrived (up to most).
+
+    A thread reads ahead, so a file comes in large batches and a pipe that sends one line and waits for its
+    answer gets it at once.
+    """
+    waiting: queue.Queue = queue.Queue(maxsize=4 * most)
+    end = object()
+
+    def read() -> None:
+        try:
+            for numbered in enumerate(lines, 1):
+                waiting.put(numbered)
+        except BaseException as err:  # noqa: BLE001 - handed to the reading side, which raises it
+            waiting.put(err)
+        waiting.put(end)
+
+    threading.Thread(target=read, name="bulk-stdin", daemon=True).start()
+    while True:
+        first = waiting.get()
+        batch = []
+        while True:
+            if first is end or isinstance(first, BaseException):
+                if batch:
+                    yield batch
+                if isinstance(first, BaseException):
+                    raise first
+                return
+            batch.append(first)
+            if len(batch) >= most:
+                break
+            try:
+                first = waiting.get_nowait()
+            except queue.Empty:
+                break
+        yield batch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "limit", 1) < 0:
         print("error: --limit must be 0 or more", file=sys.stderr)
+        return 2
+    if getattr(args, "workers", 1) < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
         return 2
     if args.command == "serve":
         import uvicorn
@@ -148,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             return _search(service, q, args.limit, args.json, max_chars)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
         with service.batch():  # one look for a new index version a second, not one a line
-            return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars) else 0
+            return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars, args.workers) else 0
     except (IndexProblem, QueryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -83,6 +83,7 @@ class SearchService:
                  timeout_s: float | None = None):
         self.index_dir = Path(index_dir)
         self.weights = weights
+        self.settings = settings  # None: the backend's from the environment
         self.backend: SearchBackend = search_backend(self.index_dir, settings or backend_settings())
         # Each search (each query of a bulk) stops with SearchTimeout past this many seconds; None: no bound.
         self.timeout_s = timeout_s or None
@@ -206,7 +207,7 @@ class SearchService:
                 filters = item.get("filters") or Filters()
                 sort = item.get("sort", "relevance")
                 # The version is in the key: an answer found before an update must not stand for one after it.
-                key = _bulk_key(self.snapshot().version, item["q"], filters, sort, limit)
+                key = bulk_key(self.snapshot().version, item["q"], filters, sort, limit)
                 found = answered.get(key) if key is not None else None
                 if found is None:
                     try:
@@ -282,10 +283,10 @@ class BulkAnswers:
         return len(self._answers)
 
 
-def _bulk_key(version: str, q: str, filters: Filters, sort: str, limit: int) -> tuple | None:
+def bulk_key(version: str, q: str, filters: Filters | None, sort: str, limit: int) -> tuple | None:
     """What makes two bulk queries the same question, or None when a value cannot be a key (a filter that
     is not text, which the search rejects anyway)."""
-    key = (version, q, astuple(filters), sort, limit)
+    key = (version, q, astuple(filters or Filters()), sort, limit)
     try:
         hash(key)
     except TypeError:

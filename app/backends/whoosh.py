@@ -100,6 +100,20 @@ class WhooshBackend:
                     retire.start()
             return self._snapshot
 
+    def lend_tables(self, other: WhooshBackend) -> None:
+        """Give other's snapshot this one's vocabulary and acronym table when both read the same version
+        (a bulk worker forked from this process: building them again takes it seconds on a large index).
+        Read without this backend's locks: in a forked process no other thread holds them any more."""
+        mine = self._snapshot
+        if mine is None:
+            return
+        theirs = other.snapshot()
+        if theirs.version == mine.version:
+            if theirs._vocabulary is None:
+                theirs._vocabulary = mine._vocabulary
+            if theirs._expander is None:
+                theirs._expander = mine._expander
+
     def warm_up(self) -> None:
         """Read the field lengths, the vocabulary and the acronym table before the first query."""
         try:

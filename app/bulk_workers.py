@@ -1,0 +1,163 @@
+"""Bulk lookups on more than one core: worker processes answer chunks of a large batch beside the caller.
+
+Scoring a query is NumPy on short arrays between Python steps (analysis, planning, lookups), so threads
+would queue on the GIL: a process per core is what runs two queries at once. A worker is forked from the
+caller, which has pyvi and the index's tables loaded already; it opens the index afresh (no file shared
+with its parent) and borrows the parent's vocabulary and acronym tables when both read the same version.
+A batch is spread only when it is large (MIN_PARALLEL distinct questions): a worker's own first queries
+pay for reading the index's per-document arrays, and a small batch is answered before that pays back.
+
+Each question is answered once per batch (repeats share the answer, as SearchService.bulk does), and the
+answers come back in the order asked, each a result dict or an error message for that query alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from app.search import BulkAnswers, QueryError, SearchService, SearchTimeout, bulk_key
+
+# Distinct questions in a batch before worker processes are used, and how many go to a worker at a time
+# (large enough that sending them costs little, small enough that the two processes end together).
+MIN_PARALLEL = 200
+CHUNK = 50
+
+_SERVICE: SearchService | None = None  # a worker process's own service
+_PARENT: SearchService | None = None  # the service of the process that forks the workers (read once forked)
+
+
+@dataclass
+class BulkError:
+    """A query of a batch that could not be answered (the others are)."""
+
+    message: str
+    timeout: bool = False  # the search overran its time bound (the CLI names the line)
+
+
+def default_workers() -> int:
+    """Processes a large batch is spread over: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _start_worker(timeout_s: float | None) -> None:
+    """In a new worker: a service of its own over the same index and settings, with the parent's tables."""
+    global _SERVICE
+    parent = _PARENT
+    _SERVICE = SearchService(parent.index_dir, parent.weights, settings=parent.settings, timeout_s=timeout_s)
+    adopt = getattr(parent.backend, "lend_tables", None)
+    if adopt is not None:
+        adopt(_SERVICE.backend)
+
+
+def _answer(service: SearchService, items: list[dict], limit: int) -> tuple[str, list[dict | BulkError]]:
+    """(index version, answer or error of each item) of questions answered one at a time."""
+    out: list[dict | BulkError] = []
+    with service.batch():
+        version = service.snapshot().version
+        for item in items:
+            try:
+                out.append(service.bulk([item], limit=limit)[0])
+            except SearchTimeout:
+                out.append(BulkError(timeout_message(service), timeout=True))
+            except QueryError as err:
+                out.append(BulkError(str(err)))
+    return version, out
+
+
+def _answer_in_worker(items: list[dict], limit: int) -> tuple[str, list[dict | BulkError]]:
+    """_answer() with the worker's own service."""
+    return _answer(_SERVICE, items, limit)
+
+
+def timeout_message(service: SearchService) -> str:
+    """What to tell the user when a search overran the service's time bound."""
+    return (f"the search took longer than {service.timeout_s:g} s and was stopped "
+            "(--timeout-ms or TRACUU_SEARCH_TIMEOUT_MS sets the bound; 0 turns it off)")
+
+
+class BulkPool:
+    """Answers batches of bulk queries in this process and, for a large batch, in workers - 1 others."""
+
+    def __init__(self, service: SearchService, workers: int | None = None):
+        self.service = service
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the worker processes (they are started again by the next large batch)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> BulkPool:
+        """The pool; leaving the block stops its workers."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the workers."""
+        self.close()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        """The worker processes, forked on first use from this (warmed-up) process."""
+        global _PARENT
+        if self._pool is None:
+            _PARENT = self.service
+            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_start_worker, initargs=(self.service.timeout_s,))
+        return self._pool
+
+    def answer(self, items: list[dict], limit: int, answered: BulkAnswers | None = None) -> list[dict | BulkError]:
+        """The answer (or error) of each item, in order; answered keeps answers across calls (by index version)."""
+        answered = BulkAnswers() if answered is None else answered
+        with self.service.batch():
+            version = self.service.snapshot().version
+        keys = [bulk_key(version, item["q"], item.get("filters"), item.get("sort", "relevance"), limit)
+                for item in items]
+        out: list[dict | BulkError | None] = [None] * len(items)
+        todo: dict[tuple | int, list[int]] = {}  # question -> the places that asked it
+        for i, key in enumerate(keys):
+            found = answered.get(key) if key is not None else None
+            if found is not None:
+                out[i] = _from_answer(items[i]["id"], found)
+            else:
+                todo.setdefault(key if key is not None else i, []).append(i)
+        questions = [places[0] for places in todo.values()]
+        results = self._spread([items[i] for i in questions], limit)
+        for (key, places), result in zip(todo.items(), results, strict=True):
+            if isinstance(result, dict) and isinstance(key, tuple) and key[0] == version:
+                answered.put(key, (result["total"], tuple((h["id"], h["score"], h["title"]) for h in result["hits"])))
+            for i in places:
+                out[i] = result if isinstance(result, BulkError) else {**result, "id": items[i]["id"]}
+        return out
+
+    def _spread(self, items: list[dict], limit: int) -> list[dict | BulkError]:
+        """Answers of distinct questions: this process takes a chunk whenever no worker is free for it."""
+        if self.workers < 2 or len(items) < MIN_PARALLEL:
+            return _answer(self.service, items, limit)[1]
+        pool = self._executor()
+        chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
+        done: list[list | Future | None] = [None] * len(chunks)
+        busy: list[Future] = []
+        for n, chunk in enumerate(chunks):
+            busy = [f for f in busy if not f.done()]
+            if len(busy) < self.workers - 1:
+                done[n] = pool.submit(_answer_in_worker, chunk, limit)
+                busy.append(done[n])
+            else:
+                done[n] = _answer(self.service, chunk, limit)[1]
+        out: list[dict | BulkError] = []
+        for part in done:
+            out.extend(part.result()[1] if isinstance(part, Future) else part)
+        return out
+
+
+def _from_answer(item_id: object, found: tuple) -> dict:
+    """A bulk result from a kept (total, ((id, score, title), ...)) answer."""
+    total, hits = found
+    return {"id": item_id, "total": total, "hits": [{"id": i, "score": s, "title": t} for i, s, t in hits]}
