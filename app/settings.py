@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from indexer.backend import BackendSettings
@@ -24,6 +25,8 @@ class Settings(BackendSettings):
     max_offset: int = 10_000
     max_bulk_queries: int = 1000
     max_bulk_bytes: int = 1_000_000
+    # Processes a bulk request of many distinct queries is answered by (app.bulk_workers); 0: one per core.
+    bulk_workers: int = Field(default=0, ge=0)
     # Per client (by address): requests a minute on average and the burst allowed; 0 turns it off.
     # A bulk request costs one more per 20 kB of body (about a hundred queries).
     rate_limit_per_minute: int = 6000

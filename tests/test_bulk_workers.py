@@ -114,3 +114,24 @@ def test_a_script_that_waits_for_each_answer_gets_it(paragraph_index):
         assert proc.wait(timeout=60) == 0
     finally:
         proc.kill()
+
+
+def test_the_bulk_endpoint_answers_on_workers_as_in_one_process(paragraph_index, small_batches):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    queries = _queries(paragraph_index, 40)
+    body = {"queries": [{"id": i, "q": q} for i, q in enumerate(queries)] + [{"id": "again", "q": queries[3]}],
+            "limit": 4}
+    answers = []
+    for workers in (1, 2):
+        client = TestClient(create_app(Settings(index_dir=paragraph_index, bulk_workers=workers)))
+        res = client.post("/api/search/bulk", json=body)
+        assert res.status_code == 200, res.text
+        answers.append(res.json()["results"])
+        bad = client.post("/api/search/bulk", json={"queries": body["queries"] + [{"id": "x", "q": "a", "doc": "?"}]})
+        assert bad.status_code == 422 and "doc" in bad.text.lower()
+    assert answers[0] == answers[1]
+    assert answers[1][-1]["id"] == "again" and answers[1][-1]["hits"] == answers[1][3]["hits"]

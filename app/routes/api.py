@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from app.bulk_workers import BulkError, BulkPool
 from app.deps import get_app_settings, get_service
-from app.search import Filters, QueryError, SearchService
+from app.search import Filters, QueryError, SearchService, SearchTimeout
 from app.settings import Settings
 
 router = APIRouter()
@@ -196,10 +197,16 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
               "filters": Filters(item.source, item.category, item.from_, item.to, item.province, item.doc)}
              for item in body.queries]
-    try:
-        return {"results": service.bulk(items, limit=body.limit)}
-    except QueryError as err:
-        raise HTTPException(422, str(err)) from None
+    with BulkPool(service, settings.bulk_workers or None) as pool:
+        answers = pool.answer(items, limit=body.limit)
+    for item, answer in zip(items, answers, strict=True):
+        if isinstance(answer, BulkError):  # the first in order, as if the queries had been answered one by one
+            if answer.timeout:
+                err = SearchTimeout(answer.message)
+                err.query_id = item["id"]
+                raise err
+            raise HTTPException(422, answer.message)
+    return {"results": answers}
 
 
 @router.get("/api/suggest", summary="Autocomplete from the index's frequent words")
