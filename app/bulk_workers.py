@@ -18,7 +18,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from app.search import BulkAnswers, QueryError, SearchService, SearchTimeout, bulk_key
+from app.search import BulkAnswers, QueryError, SearchService, SearchTimeout, bulk_key, bulk_result
 
 # Distinct questions in a batch before worker processes are used, and how many go to a worker at a time
 # (large enough that sending them costs little, small enough that the two processes end together).
@@ -124,14 +124,15 @@ class BulkPool:
         for i, key in enumerate(keys):
             found = answered.get(key) if key is not None else None
             if found is not None:
-                out[i] = _from_answer(items[i]["id"], found)
+                out[i] = bulk_result(items[i]["id"], found)
             else:
                 todo.setdefault(key if key is not None else i, []).append(i)
         questions = [places[0] for places in todo.values()]
         results = self._spread([items[i] for i in questions], limit)
         for (key, places), result in zip(todo.items(), results, strict=True):
             if isinstance(result, dict) and isinstance(key, tuple) and key[0] == version:
-                answered.put(key, (result["total"], tuple((h["id"], h["score"], h["title"]) for h in result["hits"])))
+                answered.put(key, (result["total"], tuple((h["id"], h["score"], h["title"]) for h in result["hits"]),
+                                   result["total_relation"]))
             for i in places:
                 out[i] = result if isinstance(result, BulkError) else {**result, "id": items[i]["id"]}
         return out
@@ -156,8 +157,3 @@ class BulkPool:
             out.extend(part.result()[1] if isinstance(part, Future) else part)
         return out
 
-
-def _from_answer(item_id: object, found: tuple) -> dict:
-    """A bulk result from a kept (total, ((id, score, title), ...)) answer."""
-    total, hits = found
-    return {"id": item_id, "total": total, "hits": [{"id": i, "score": s, "title": t} for i, s, t in hits]}

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="search from the terminal", epilog=EPILOG_SEARCH, formatter_class=fmt)
     search.add_argument("--limit", type=int, default=10, metavar="N")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
+    search.add_argument("--exact-total", action="store_true",
+                        help="count every match (otherwise a total past 10,000 is printed as 'hơn 10000')")
     search.add_argument("query", nargs="+", metavar="QUERY")
     bulk = sub.add_parser("bulk", help="answer JSON Lines queries from stdin", epilog=EPILOG_BULK,
                           formatter_class=fmt)
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "search":
             # Bytes that are not UTF-8 reach argv as surrogates; read them as U+FFFD, as HTTP does.
             q = " ".join(args.query).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            return _search(service, q, args.limit, args.json, max_chars)
+            return _search(service, q, args.limit, args.json, max_chars, args.exact_total)
         stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
         with service.batch():  # one look for a new index version a second, not one a line
             return 1 if run_bulk(service, stdin, sys.stdout, args.limit, max_chars, args.workers) else 0
@@ -209,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars: int) -> int:
+def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars: int,
+            exact_total: bool = False) -> int:
     """Print one search's results, as text or JSON."""
     if not q.strip():
         print("error: empty query", file=sys.stderr)
@@ -218,7 +221,7 @@ def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars
         print(f"error: the query is longer than {max_chars} characters (TRACUU_MAX_QUERY_CHARS)", file=sys.stderr)
         return 2
     try:
-        result = service.search(q, limit=limit, collapse=True)
+        result = service.search(q, limit=limit, collapse=True, exact_total=exact_total)
     except SearchTimeout:
         print(f"error: {timeout_message(service)}", file=sys.stderr)
         return 2
@@ -227,7 +230,8 @@ def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars
 
         print(json.dumps(asdict(result), ensure_ascii=False, indent=1))
         return 0
-    print(f"{result.total} kết quả ({result.took_ms:.1f} ms)")
+    more = "hơn " if result.total_relation == "gte" else ""
+    print(f"{more}{result.total} kết quả ({result.took_ms:.1f} ms)")
     for n, hit in enumerate(result.hits, 1):
         plain = hit.snippet.replace("<mark>", "\x1b[1m").replace("</mark>", "\x1b[0m") if sys.stdout.isatty() \
             else hit.snippet.replace("<mark>", "").replace("</mark>", "")

@@ -23,6 +23,7 @@ from app.weights import DEFAULT, Weights
 from indexer.analysis import analyse
 from indexer.backend import (
     SORTS,
+    TRACK_TOTAL_HITS,
     BackendSettings,
     Filters,
     IndexMissing,
@@ -69,6 +70,8 @@ class SearchResult:
     total: int
     took_ms: float
     hits: list[Hit] = field(default_factory=list)
+    # "gte": more matched than total says (TRACK_TOTAL_HITS, counted exactly only when exact_total is asked)
+    total_relation: str = "eq"
     expansions: list[dict] = field(default_factory=list)
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None  # did you mean: the query with slips mended or tone marks restored
@@ -120,9 +123,10 @@ class SearchService:
 
     def search(self, q: str, *, limit: int = 10, offset: int = 0, filters: Filters | None = None,
                sort: str = "relevance", snippets: bool = True, facets: bool = False, suggest: bool = False,
-               collapse: bool = False, deadline: float | None = None) -> SearchResult:
+               collapse: bool = False, deadline: float | None = None, exact_total: bool = False) -> SearchResult:
         """Run one query and return a page of hits, with snippets unless told otherwise, facet counts and a
-        did-you-mean when asked.
+        did-you-mean when asked. The total is exact up to TRACK_TOTAL_HITS, past it "at least" that many
+        (total_relation "gte") unless exact_total.
 
         deadline is a time.monotonic() instant (default: now + the service's timeout_s); past it the
         search stops between two reads of the index and raises SearchTimeout.
@@ -140,10 +144,11 @@ class SearchService:
         # Copies of one story are dropped from the page: a backend that cannot drop them itself ranks
         # enough candidates to fill the page all the same.
         depth = (offset + limit) * (COLLAPSE_DEPTH if groups else 1)
-        found = self._matches(corrected or q, snap, filters, sort, depth, facets, bool(groups), deadline)
+        found = self._matches(corrected or q, snap, filters, sort, depth, facets, bool(groups), deadline, exact_total)
         if corrected and not found[1].total:
             # "xe bus" is no Telex "xe bú": what was decoded finds nothing, so the query is searched as typed.
-            corrected, found = None, self._matches(q, snap, filters, sort, depth, facets, bool(groups), deadline)
+            corrected, found = None, self._matches(q, snap, filters, sort, depth, facets, bool(groups), deadline,
+                                                   exact_total)
         plan, found, relaxed = found
         if plan.empty:
             return SearchResult(query=asked, total=0, took_ms=_ms(started), expansions=plan.expansions,
@@ -151,6 +156,9 @@ class SearchService:
         q = corrected or q
         total, ranked = (found.total, found.ranked) if not groups or found.collapsed \
             else _collapsed(snap, groups, found, deadline)
+        relation = found.total_relation
+        if not exact_total and total > TRACK_TOTAL_HITS:
+            total, relation = TRACK_TOTAL_HITS, "gte"  # one rule whichever backend counted
         page = ranked[offset:offset + limit]
         check_deadline(deadline)
         stored = snap.fetch([key for key, _ in page], full=snippets)
@@ -158,7 +166,7 @@ class SearchService:
                 for doc, (_, score) in zip(stored, page, strict=True) if doc is not None]
         if groups:
             _add_similar(snap, groups, hits, deadline)
-        result = SearchResult(query=asked, total=total, took_ms=_ms(started), hits=hits,
+        result = SearchResult(query=asked, total=total, total_relation=relation, took_ms=_ms(started), hits=hits,
                               expansions=plan.expansions, relaxed=relaxed, corrected=corrected,
                               facets=found.facets or {})
         if suggest and not corrected:
@@ -168,20 +176,21 @@ class SearchService:
         return result
 
     def _matches(self, q: str, snap: Snapshot, filters: Filters | None, sort: str, depth: int, facets: bool,
-                 collapse: bool, deadline: float | None) -> tuple[QueryPlan, Matches, bool]:
+                 collapse: bool, deadline: float | None, exact_total: bool) -> tuple[QueryPlan, Matches, bool]:
         """(plan, matches, relaxed) of one query: a quoted phrase found nowhere is searched as its words."""
         parsed = parse(q)
         check_deadline(deadline)
         plan = build(parsed, self.weights, snap, deadline=deadline)
         if plan.empty:
             return plan, Matches(0, []), False
-        found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=collapse, deadline=deadline)
+        found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=collapse, deadline=deadline,
+                             exact_total=exact_total)
         if parsed.phrases and not found.total:
             # Often a typo inside the quotes: its words find what was meant.
             check_deadline(deadline)
             plan = build(parsed.relaxed(), self.weights, snap, deadline=deadline)
             found = snap.matches(plan.ranking, filters, sort, depth, facets=facets, stories=collapse,
-                                 deadline=deadline)
+                                 deadline=deadline, exact_total=exact_total)
             return plan, found, True
         return plan, found, False
 
@@ -194,7 +203,7 @@ class SearchService:
         return corrections.completions(prefix, self.snapshot().vocabulary(), limit)
 
     def bulk(self, queries: list[dict], limit: int = 10, *, answered: BulkAnswers | None = None) -> list[dict]:
-        """Answer many queries with one snapshot; each result is {id, total, hits[{id, score, title}]}.
+        """Answer many queries with one snapshot; each result is {id, total, total_relation, hits[{id, score, title}]}.
 
         Each distinct (query, filters, sort) is searched once and its answer reused for the repeats: in
         answered when given (a caller's memory across calls, like `app bulk` reading line by line), else in
@@ -215,11 +224,10 @@ class SearchService:
                     except SearchTimeout as err:
                         err.query_id = item["id"]
                         raise
-                    found = (res.total, tuple((h.id, h.score, h.title) for h in res.hits))
+                    found = (res.total, tuple((h.id, h.score, h.title) for h in res.hits), res.total_relation)
                     if key is not None:
                         answered.put(key, found)
-                out.append({"id": item["id"], "total": found[0],
-                            "hits": [{"id": i, "score": score, "title": title} for i, score, title in found[1]]})
+                out.append(bulk_result(item["id"], found))
         return out
 
     def article_view(self, doc_id: str, q: str = "") -> dict | None:
@@ -254,7 +262,14 @@ class SearchService:
         return None if stored is None else public_document(stored)
 
 
-BulkAnswer = tuple[int, tuple[tuple[str, float, str], ...]]  # (total, ((id, score, title), ...))
+BulkAnswer = tuple[int, tuple[tuple[str, float, str], ...], str]  # (total, ((id, score, title), ...), relation)
+
+
+def bulk_result(item_id: object, found: BulkAnswer) -> dict:
+    """One bulk answer as the CLI and the API give it: {id, total, total_relation, hits[{id, score, title}]}."""
+    total, hits, relation = found
+    return {"id": item_id, "total": total, "total_relation": relation,
+            "hits": [{"id": i, "score": score, "title": title} for i, score, title in hits]}
 
 
 class BulkAnswers:

@@ -206,6 +206,11 @@ class Ranking:
     tag_boosts: list[TagBoost] = field(default_factory=list)
 
 
+# Matches counted exactly before a total becomes a lower bound, as Elasticsearch's track_total_hits: past it a
+# backend may stop counting (and skip what cannot reach the page), and the flow says "more than 10,000".
+TRACK_TOTAL_HITS = 10_000
+
+
 @dataclass
 class Matches:
     """A backend's answer: how many articles matched and the best k of them as (key, score)."""
@@ -214,6 +219,7 @@ class Matches:
     ranked: list[tuple[Any, float]]  # keys are the backend's own (a document number, an id)
     facets: dict[str, list[tuple[str, int]]] | None = None
     collapsed: bool = False  # one match per story already (total counts stories), when asked and able to
+    total_relation: str = "eq"  # "gte": total is a lower bound (at least TRACK_TOTAL_HITS matched)
 
 
 class Snapshot(Protocol):
@@ -229,9 +235,11 @@ class Snapshot(Protocol):
         """The acronym table (app.understanding.acronyms.Expander)."""
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
+                facets: bool = False, stories: bool = False, deadline: float | None = None,
+                exact_total: bool = False) -> Matches:
         """The total and the first k matches in sort order, facet counts when asked; with stories, one match
-        per near-duplicate story if the backend can (Matches.collapsed), else the search flow collapses."""
+        per near-duplicate story if the backend can (Matches.collapsed), else the search flow collapses.
+        Unless exact_total, a total past TRACK_TOTAL_HITS may be a lower bound (Matches.total_relation)."""
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """Stored fields of the matches with these keys (the listing fields only unless full), in order."""

@@ -143,7 +143,8 @@ class TypesenseSnapshot:
         return self.fetch(ids, full=False)
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
+                facets: bool = False, stories: bool = False, deadline: float | None = None,
+                exact_total: bool = False) -> Matches:
         """Per-token searches in one multi-search request, fused; total is the largest count of one token."""
         filter_by = _filter_by(filters) if filters else ""
         depth = min(MAX_PER_PAGE, max(CANDIDATES, k))

@@ -168,7 +168,8 @@ class WhooshSnapshot:
         return self._expander
 
     def matches(self, ranking: Ranking, filters: Filters | None, sort: str, k: int, *,
-                facets: bool = False, stories: bool = False, deadline: float | None = None) -> Matches:
+                facets: bool = False, stories: bool = False, deadline: float | None = None,
+                exact_total: bool = False) -> Matches:
         """BM25F over the whole index, then the first k in sort order."""
         scores = self.scorer.score(ranking, self.allowed(filters, deadline), deadline=deadline)
         facet_scores = scores

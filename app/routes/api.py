@@ -65,7 +65,9 @@ class SearchOut(BaseModel):
     """A page of search results."""
 
     query: str
-    total: int
+    total: int = Field(description="matches (stories when collapsed), exact up to 10,000: see total_relation")
+    total_relation: Literal["eq", "gte"] = Field(
+        default="eq", description="eq: total is exact; gte: at least total matched (exact_total=true counts them)")
     took_ms: float
     hits: list[HitOut]
     expansions: list[dict] = []
@@ -118,6 +120,7 @@ class BulkResult(BaseModel):
 
     id: str | int
     total: int
+    total_relation: Literal["eq", "gte"] = "eq"
     hits: list[BulkHit]
 
 
@@ -157,13 +160,15 @@ def api_search(
     collapse: Annotated[bool, Query(description="one hit per story: the copies of a press release reposted by "
                                                 "other portals are listed in its `similar`, and `total` counts "
                                                 "stories; false lists every copy")] = True,
+    exact_total: Annotated[bool, Query(description="count every match: without it a total past 10,000 is "
+                                                   "given as 10,000 with total_relation gte")] = False,
 ) -> dict:
     """Search the index; `from`/`to` are ISO dates, `sort` is relevance, newest or oldest."""
     check_query(q, settings)
     try:
         result = service.search(q, limit=min(limit, settings.max_limit), offset=offset, sort=sort,
                                 filters=Filters(source, category, from_, to, province, doc), facets=True,
-                                collapse=collapse)
+                                collapse=collapse, exact_total=exact_total)
     except QueryError as err:
         raise HTTPException(422, str(err)) from None
     out = asdict(result)
