@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from conftest import CORPUS, build_in_process, write_jsonl
 from whoosh import query as wq
@@ -110,3 +111,15 @@ def test_listing_fields_are_the_stored_ones(engine):
         assert dict(listing) == {k: stored[k] for k in ("id", "title", "url", "source", "category", "published")
                                  if k in stored}
         assert engine.scorer.listing(docnum) is listing  # cached
+
+
+def test_ties_at_the_last_place_go_to_the_lowest_docnums(engine):
+    """Copies of one article score alike: which of them fill the page must not depend on argpartition's luck."""
+    n = engine.scorer.doc_count_all
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        scores = rng.choice(np.array([0.0, 1.0, 2.0, 3.0], dtype=np.float32), size=n)
+        for k in range(1, n + 1):
+            total, ranked = engine.scorer.top(scores, k)
+            want = sorted((d for d in range(n) if scores[d] > 0), key=lambda d: (-scores[d], d))[:k]
+            assert total == int((scores > 0).sum()) and [d for d, _ in ranked] == want

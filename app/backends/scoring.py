@@ -224,8 +224,10 @@ class Scorer:
             return total, []
         if order == "relevance":
             if total > k:
-                part = np.argpartition(-scores[matched], k - 1)[:k]
-                matched = matched[part]
+                # Every document tied with the k-th score stays in, so that ties go to the lowest docnum
+                # (argpartition alone keeps an arbitrary few of them).
+                kth = np.partition(scores[matched], total - k)[total - k]
+                matched = matched[scores[matched] >= kth]
             order_idx = np.lexsort((matched, -scores[matched]))
         else:
             keys = self.arrays.published_keys()[matched]
