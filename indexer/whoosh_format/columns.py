@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import repeat
 
 import numpy as np
-from whoosh import formats
+from whoosh import columns, formats
 from whoosh.codec.base import PerDocumentReader
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3FieldWriter, _lenfield
 from whoosh.fields import FieldType, Schema
@@ -285,7 +285,19 @@ def _length_bytes(lengths: PerDocumentReader | None, fieldname: str) -> np.ndarr
     col = lengths._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
     if col is None:
         return None
-    return np.fromiter(iter(col), dtype=np.uint8, count=lengths.doc_count_all())
+    return length_bytes(col, lengths.doc_count_all())
+
+
+def length_bytes(col: columns.ColumnReader, doccount: int) -> np.ndarray:
+    """The length byte of every document from a segment's lengths column: one read of the column's bytes
+    (Whoosh's reader seeks and reads once per document: 3.6 s for the nine fields of 150,000 articles)."""
+    if isinstance(col, columns.NumericColumn.Reader) and col._typecode == "B":
+        out = np.zeros(doccount, dtype=np.uint8)  # documents past the column's end have the default, 0
+        count = min(col._count, doccount)
+        if count:
+            out[:count] = np.frombuffer(col._dbfile.get(col._basepos, count), dtype=np.uint8)
+        return out
+    return np.fromiter(iter(col), dtype=np.uint8, count=doccount)
 
 
 def _chunks_of_one(run: _Run) -> Iterator[tuple]:

@@ -31,6 +31,7 @@ from indexer.whoosh_format.blocks import (
     list_arrays,
     read_postings,
 )
+from indexer.whoosh_format.columns import length_bytes
 from indexer.whoosh_format.constants import EXTENT, LENGTH_TABLE, NO_DATE, TERMINFO, TERMINFO_HEAD
 from indexer.whoosh_format.flat_postings import FlatPostings, open_flat
 from indexer.whoosh_format.terms import hash_get, use_pread
@@ -133,7 +134,7 @@ class IndexArrays:
                     col = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
                     if col is None:
                         continue
-                    raw = np.fromiter(iter(col), dtype=np.uint8, count=reader.doc_count_all())
+                    raw = length_bytes(col, reader.doc_count_all())
                     out[offset:offset + len(raw)] = LENGTH_TABLE[raw]
             live = out[self.live]
             self._avg[fieldname] = float(live[live > 0].mean()) if (live > 0).any() else 1.0
