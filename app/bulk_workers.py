@@ -2,8 +2,9 @@
 
 Scoring a query is NumPy on short arrays between Python steps (analysis, planning, lookups), so threads
 would queue on the GIL: a process per core is what runs two queries at once. A worker is forked from the
-caller, which has pyvi and the index's tables loaded already; it opens the index afresh (no file shared
-with its parent) and borrows the parent's vocabulary and acronym tables when both read the same version.
+caller, which has pyvi, the index's tables and its caches loaded already; it keeps them and opens the
+index files again (a file position must not be shared with the parent). A backend that cannot do that (or
+an index that moved on since) gets a new service, which borrows the parent's vocabulary and acronym tables.
 A batch is spread only when it is large (MIN_PARALLEL distinct questions): a worker's own first queries
 pay for reading the index's per-document arrays, and a small batch is answered before that pays back.
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+import threading
+import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from app.search import BulkAnswers, QueryError, SearchService, SearchTimeout, bulk_key, bulk_result
@@ -46,9 +49,13 @@ def default_workers() -> int:
 
 
 def _start_worker(timeout_s: float | None) -> None:
-    """In a new worker: a service of its own over the same index and settings, with the parent's tables."""
+    """In a new worker: the parent's service made its own (its caches kept, files reopened), or else a new
+    service over the same index and settings with the parent's tables."""
     global _SERVICE
     parent = _PARENT
+    if parent.after_fork():
+        _SERVICE = parent
+        return
     _SERVICE = SearchService(parent.index_dir, parent.weights, settings=parent.settings, timeout_s=timeout_s)
     adopt = getattr(parent.backend, "lend_tables", None)
     if adopt is not None:
@@ -82,18 +89,30 @@ def timeout_message(service: SearchService) -> str:
 
 
 class BulkPool:
-    """Answers batches of bulk queries in this process and, for a large batch, in workers - 1 others."""
+    """Answers batches of bulk queries in this process and, for a large batch, in workers - 1 others.
 
-    def __init__(self, service: SearchService, workers: int | None = None):
+    A question always goes to the same process (by a hash of its text): what each one has cached answers
+    the questions it is sent again (the server's pool lives as long as the app, its workers until idle_s
+    without a large batch).
+    """
+
+    def __init__(self, service: SearchService, workers: int | None = None, idle_s: float | None = None):
         self.service = service
         self.workers = default_workers() if workers is None else max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
+        self.idle_s = idle_s
+        self._pools: list[ProcessPoolExecutor] = []
+        self._lock = threading.Lock()
+        self._idle: threading.Timer | None = None
+        self._in_flight = 0  # large batches being answered: the idle timer leaves the workers to them
 
     def close(self) -> None:
         """Stop the worker processes (they are started again by the next large batch)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pools, self._pools = self._pools, []
+            if self._idle is not None:
+                self._idle.cancel()
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> BulkPool:
         """The pool; leaving the block stops its workers."""
@@ -103,14 +122,38 @@ class BulkPool:
         """Stop the workers."""
         self.close()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        """The worker processes, forked on first use from this (warmed-up) process."""
+    def _executors(self) -> list[ProcessPoolExecutor]:
+        """One single-process executor per worker, forked on first use from this (warmed-up) process."""
         global _PARENT
-        if self._pool is None:
-            _PARENT = self.service
-            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_start_worker, initargs=(self.service.timeout_s,))
-        return self._pool
+        with self._lock:
+            if not self._pools:
+                _PARENT = self.service
+                context = multiprocessing.get_context("fork")
+                self._pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+                                                   initargs=(self.service.timeout_s,))
+                               for _ in range(self.workers - 1)]
+            self._in_flight += 1
+            return self._pools
+
+    def _done(self) -> None:
+        """A large batch is answered: the workers stop idle_s from now unless another comes."""
+        with self._lock:
+            self._in_flight -= 1
+            if self._idle is not None:
+                self._idle.cancel()
+            if self.idle_s:
+                self._idle = threading.Timer(self.idle_s, self._close_if_idle)
+                self._idle.daemon = True
+                self._idle.start()
+
+    def _close_if_idle(self) -> None:
+        """Stop the workers unless a batch is using them."""
+        with self._lock:
+            if self._in_flight:
+                return
+            pools, self._pools = self._pools, []
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def answer(self, items: list[dict], limit: int, answered: BulkAnswers | None = None) -> list[dict | BulkError]:
         """The answer (or error) of each item, in order; answered keeps answers across calls (by index version)."""
@@ -138,22 +181,28 @@ class BulkPool:
         return out
 
     def _spread(self, items: list[dict], limit: int) -> list[dict | BulkError]:
-        """Answers of distinct questions: this process takes a chunk whenever no worker is free for it."""
+        """Answers of distinct questions, each answered by the process its text hashes to."""
         if self.workers < 2 or len(items) < MIN_PARALLEL:
             return _answer(self.service, items, limit)[1]
-        pool = self._executor()
-        chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-        done: list[list | Future | None] = [None] * len(chunks)
-        busy: list[Future] = []
-        for n, chunk in enumerate(chunks):
-            busy = [f for f in busy if not f.done()]
-            if len(busy) < self.workers - 1:
-                done[n] = pool.submit(_answer_in_worker, chunk, limit)
-                busy.append(done[n])
-            else:
-                done[n] = _answer(self.service, chunk, limit)[1]
-        out: list[dict | BulkError] = []
-        for part in done:
-            out.extend(part.result()[1] if isinstance(part, Future) else part)
+        pools = self._executors()
+        try:
+            return self._share(pools, items, limit)
+        finally:
+            self._done()
+
+    def _share(self, pools: list[ProcessPoolExecutor], items: list[dict], limit: int) -> list[dict | BulkError]:
+        """_spread() over these worker executors."""
+        shares: list[list[int]] = [[] for _ in range(self.workers)]
+        for i, item in enumerate(items):
+            shares[zlib.crc32(item["q"].encode("utf-8", "replace")) % self.workers].append(i)
+        sent = [(share[n:n + CHUNK], pool.submit(_answer_in_worker, [items[i] for i in share[n:n + CHUNK]], limit))
+                for pool, share in zip(pools, shares[1:], strict=True) for n in range(0, len(share), CHUNK)]
+        out: list[dict | BulkError | None] = [None] * len(items)
+        mine = shares[0]
+        for i, result in zip(mine, _answer(self.service, [items[i] for i in mine], limit)[1], strict=True):
+            out[i] = result
+        for places, future in sent:
+            for i, result in zip(places, future.result()[1], strict=True):
+                out[i] = result
         return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from app.bulk_workers import BulkPool
 from app.search import SearchService
 from app.settings import Settings
 
@@ -16,3 +17,8 @@ def get_service(request: Request) -> SearchService:
 def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
+
+
+def get_bulk_pool(request: Request) -> BulkPool:
+    """The app's bulk worker pool (its processes start with the first large bulk request)."""
+    return request.app.state.bulk_pool

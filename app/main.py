@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.bulk_workers import BulkPool
 from app.limits import Admission, RateLimiter, retry_after
 from app.routes import api, feed, pages, writes
 from app.search import SearchService
@@ -116,6 +117,10 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+# Bulk worker processes of the server stop after this long without a large bulk request (their caches with them).
+BULK_WORKERS_IDLE_S = 60.0
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app around one search service over settings.index_dir."""
     settings = settings or get_settings()
@@ -126,11 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Warm the engine in the background: the server answers at once, the first query is fast.
         threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
         yield
+        app.state.bulk_pool.close()
 
     app = FastAPI(title="tracuu", description="Tìm kiếm tin tức hành chính công tiếng Việt", version="0.1.0",
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.service = service
+    # Large bulk requests are spread over worker processes, kept while bulk requests keep coming.
+    app.state.bulk_pool = BulkPool(service, settings.bulk_workers or None, idle_s=BULK_WORKERS_IDLE_S)
     # Every search of this app (API, bulk per query, feed, page) stops with SearchTimeout past this.
     service.timeout_s = settings.search_timeout_ms / 1000 or None
     app.add_middleware(BodyLimit, limit=settings.max_bulk_bytes)

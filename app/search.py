@@ -106,6 +106,18 @@ class SearchService:
         analyse("khởi động")
         self.backend.warm_up()
 
+    def after_fork(self) -> bool:
+        """In a process forked from this one, make this service its own (new locks, index files reopened,
+        caches kept); False when the backend cannot, or the index moved on: then make a new service."""
+        renew = getattr(self.backend, "after_fork", None)
+        if renew is None:
+            return False
+        try:
+            renew()
+        except IndexProblem:
+            return False
+        return True
+
     def is_ready(self) -> bool:
         """True when a built index is present and readable."""
         try:

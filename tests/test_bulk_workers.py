@@ -61,8 +61,8 @@ def test_a_pool_of_two_answers_as_one_process_does(paragraph_index, small_batche
             want.append(BulkError(str(err)))
     with BulkPool(SearchService(paragraph_index), workers=2) as pool:
         got = pool.answer(items, limit=5)
-        assert pool._pool is not None, "the batch was large enough for a worker"
-        assert any(p.pid != os.getpid() for p in pool._pool._processes.values())
+        assert pool._pools, "the batch was large enough for a worker"
+        assert all(p.pid != os.getpid() for ex in pool._pools for p in ex._processes.values())
     assert got == want
     assert got[len(queries)]["id"] == "again" and got[len(queries)]["hits"] == got[0]["hits"]
     assert isinstance(got[-2], BulkError) and got[-2].message

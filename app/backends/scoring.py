@@ -54,6 +54,10 @@ class Scorer:
         self._months: np.ndarray | None = None
         self._tags: dict[str, TagIndex] = {}
 
+    def after_fork(self) -> None:
+        """In a forked process: a new lock for the caches (another thread may have held the parent's)."""
+        self._cache_lock = threading.Lock()
+
     # --- postings, normalised and cached -------------------------------------------------------
 
     def normalised(self, fieldname: str, term: str, b: float,

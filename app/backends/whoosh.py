@@ -100,6 +100,15 @@ class WhooshBackend:
                     retire.start()
             return self._snapshot
 
+    def after_fork(self) -> None:
+        """In a process just forked from this one: new locks (another thread may have held one at the fork)
+        and the index files opened again (a file position must not be shared with the parent), keeping every
+        table and cache already worked out for the same version; IndexProblem when the live version moved on."""
+        self._lock = threading.Lock()
+        self._batch = threading.local()
+        if self._snapshot is not None:
+            self._snapshot.after_fork()
+
     def lend_tables(self, other: WhooshBackend) -> None:
         """Give other's snapshot this one's vocabulary and acronym table when both read the same version
         (a bulk worker forked from this process: building them again takes it seconds on a large index).
@@ -148,6 +157,12 @@ class WhooshSnapshot:
     def close(self) -> None:
         """Release the index files."""
         self.arrays.close()
+
+    def after_fork(self) -> None:
+        """WhooshBackend.after_fork() for this version: its locks renewed and its files reopened."""
+        self._vocabulary_lock = threading.Lock()
+        self.arrays.after_fork()
+        self.scorer.after_fork()
 
     def vocabulary(self) -> Vocabulary:
         """Tone-mark restoration table of this version (built on first use)."""

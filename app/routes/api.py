@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.bulk_workers import BulkError, BulkPool
-from app.deps import get_app_settings, get_service
+from app.deps import get_app_settings, get_bulk_pool, get_service
 from app.search import Filters, QueryError, SearchService, SearchTimeout
 from app.settings import Settings
 
@@ -188,7 +188,7 @@ def facets_out(facets: dict[str, list[tuple[str, int]]]) -> dict[str, list[dict]
 
 
 @router.post("/api/search/bulk", response_model=BulkOut, summary="Many queries in one request")
-def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service)],
+def api_bulk(body: BulkIn, pool: Annotated[BulkPool, Depends(get_bulk_pool)],
              settings: Annotated[Settings, Depends(get_app_settings)]) -> dict:
     """Answer up to 1,000 queries in order, top hits without snippets."""
     if len(body.queries) > settings.max_bulk_queries:
@@ -202,8 +202,7 @@ def api_bulk(body: BulkIn, service: Annotated[SearchService, Depends(get_service
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
               "filters": Filters(item.source, item.category, item.from_, item.to, item.province, item.doc)}
              for item in body.queries]
-    with BulkPool(service, settings.bulk_workers or None) as pool:
-        answers = pool.answer(items, limit=body.limit)
+    answers = pool.answer(items, limit=body.limit)
     for item, answer in zip(items, answers, strict=True):
         if isinstance(answer, BulkError):  # the first in order, as if the queries had been answered one by one
             if answer.timeout:

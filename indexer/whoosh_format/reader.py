@@ -23,7 +23,7 @@ from whoosh.index import Index
 from whoosh.reading import ReaderClosed, SegmentReader
 from whoosh.searching import Searcher
 
-from indexer.backend import check_deadline
+from indexer.backend import IndexProblem, check_deadline
 from indexer.whoosh_format.blocks import (
     POSTINGS_READ_AT_ONCE,
     block_arrays,
@@ -81,6 +81,24 @@ class IndexArrays:
         # (field, term) -> (document frequency, entries): an LRU bounded in entries.
         self._terms: OrderedDict[tuple[str, str | bytes], TermStats] = OrderedDict()
         self._term_keys: dict[str, list[tuple]] = {}  # field -> [(leaf, reader, terms table, key prefix)]
+
+    def after_fork(self) -> None:
+        """In a process forked from the one that opened this object: new locks and Whoosh's files opened again
+        for the same commit (their file positions are shared with the parent); the arrays and caches already
+        read stay. IndexProblem when the index has another commit now (then open a new IndexArrays)."""
+        self.lock = threading.RLock()
+        self._cache_lock = threading.Lock()
+        generation = self.searcher.reader().generation()
+        searcher = self.index.refresh().searcher() if hasattr(self.index, "refresh") else self.index.searcher()
+        if searcher.reader().generation() != generation:
+            searcher.close()
+            raise IndexProblem("the index has a newer commit than the parent process read")
+        # Not closed: the parent's files; this process's copies of them go with the old objects.
+        self.searcher = searcher
+        self._leaves = [(r, o) for r, o in searcher.reader().leaf_readers() if isinstance(r, SegmentReader)]
+        for reader, _ in self._leaves:
+            use_pread(reader._terms._tindex)
+        self._term_keys = {}
 
     def __enter__(self) -> IndexArrays:
         """The object itself; leaving the block closes it."""
