@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from functools import lru_cache
 
 from indexer.analysis import canonical_syllable, fold, fold_same_length, syllable_spans
@@ -69,9 +70,14 @@ def _esc(text: str) -> str:
 
 def mark(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: int | None = None) -> str:
     """HTML-escape text[start:end] with <mark> around the spans inside it."""
+    return _mark(text, _merge(spans, text), start, end)
+
+
+def _mark(text: str, merged: list[tuple[int, int, set[str]]], start: int = 0, end: int | None = None) -> str:
+    """mark() with the spans already merged (_merge(spans, text)): a snippet marks several fragments."""
     end = len(text) if end is None else end
     out, pos = [], start
-    for s, e, _ in _merge(spans, text):
+    for s, e, _ in merged:
         if s < start or e > end:
             continue
         out.append(_esc(text[pos:s]))
@@ -106,12 +112,21 @@ def snippet(text: str, spans: list[tuple[int, int, str]]) -> str:
         end = _snap_end(text, FRAGMENT_CHARS)
         return mark(text, [], 0, end) + (" …" if end < len(text) else "")
     candidates = []
+    # A window over the merged matches, slid along them: the matches of the fragment starting before
+    # match i are merged[i:j] (their ends only grow), and counts says how many hold each term.
+    counts: Counter[str] = Counter()
+    j = 0
     for i, (s, _e, _t) in enumerate(merged):
+        if 0 < i <= j:  # the match left behind was in the window
+            counts.subtract(merged[i - 1][2])
+        j = max(j, i)
         frag_start = max(0, s - CONTEXT_BEFORE)
         frag_end = frag_start + FRAGMENT_CHARS
-        inside = [m for m in merged[i:] if m[1] <= frag_end]
-        distinct = set().union(*(m[2] for m in inside))
-        candidates.append((len(distinct), len(inside), -s, frag_start, frag_end))
+        while j < len(merged) and merged[j][1] <= frag_end:
+            counts.update(merged[j][2])
+            j += 1
+        distinct = sum(1 for n in counts.values() if n > 0)
+        candidates.append((distinct, j - i, -s, frag_start, frag_end))
     candidates.sort(reverse=True)
     chosen: list[tuple[int, int]] = []
     for *_score, frag_start, frag_end in candidates:
@@ -121,8 +136,9 @@ def snippet(text: str, spans: list[tuple[int, int, str]]) -> str:
         if len(chosen) == MAX_FRAGMENTS:
             break
     parts = []
+    merged_here = _merge(spans, text)
     for frag_start, frag_end in sorted(chosen):
         s, e = _snap_start(text, frag_start), _snap_end(text, min(frag_end, len(text)))
-        piece = mark(text, spans, s, e)
+        piece = _mark(text, merged_here, s, e)
         parts.append(("… " if s > 0 else "") + piece.strip() + (" …" if e < len(text) else ""))
     return " ".join(parts).replace("… …", "…")
