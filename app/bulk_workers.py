@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from app.search import BulkAnswers, QueryError, SearchService, SearchTimeout, bulk_key, bulk_result
@@ -50,36 +53,54 @@ def default_workers() -> int:
 
 def _start_worker(timeout_s: float | None) -> None:
     """In a new worker: the parent's service made its own (its caches kept, files reopened), or else a new
-    service over the same index and settings with the parent's tables."""
+    service over the same index and settings with the parent's tables. The worker leaves with its parent."""
     global _SERVICE
+    # The parent's signal handlers (uvicorn's) would only set a flag here: Ctrl-C and a stop end a worker.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_leave_with, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     parent = _PARENT
-    if parent.after_fork():
-        _SERVICE = parent
-        return
+    try:
+        if parent.after_fork():
+            _SERVICE = parent
+            return
+    except Exception:  # noqa: BLE001 - whatever went wrong reopening, a service of its own still works
+        pass
     _SERVICE = SearchService(parent.index_dir, parent.weights, settings=parent.settings, timeout_s=timeout_s)
     adopt = getattr(parent.backend, "lend_tables", None)
     if adopt is not None:
         adopt(_SERVICE.backend)
 
 
-def _answer(service: SearchService, items: list[dict], limit: int) -> tuple[str, list[dict | BulkError]]:
-    """(index version, answer or error of each item) of questions answered one at a time."""
-    out: list[dict | BulkError] = []
+def _leave_with(parent: int) -> None:
+    """End this process once its parent is gone (killed, crashed): it holds the parent's files and sockets."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _answer(service: SearchService, items: list[dict], limit: int,
+            stop_at_error: bool = False) -> tuple[str, list[dict | BulkError | None]]:
+    """(index version, answer or error of each item) of questions answered one at a time; with stop_at_error,
+    the items after the first error are left unanswered (None)."""
+    out: list[dict | BulkError | None] = [None] * len(items)
     with service.batch():
         version = service.snapshot().version
-        for item in items:
+        for n, item in enumerate(items):
             try:
-                out.append(service.bulk([item], limit=limit)[0])
+                out[n] = service.bulk([item], limit=limit)[0]
             except SearchTimeout:
-                out.append(BulkError(timeout_message(service), timeout=True))
+                out[n] = BulkError(timeout_message(service), timeout=True)
             except QueryError as err:
-                out.append(BulkError(str(err)))
+                out[n] = BulkError(str(err))
+            if stop_at_error and isinstance(out[n], BulkError):
+                break
     return version, out
 
 
-def _answer_in_worker(items: list[dict], limit: int) -> tuple[str, list[dict | BulkError]]:
+def _answer_in_worker(items: list[dict], limit: int, stop_at_error: bool) -> tuple[str, list]:
     """_answer() with the worker's own service."""
-    return _answer(_SERVICE, items, limit)
+    return _answer(_SERVICE, items, limit, stop_at_error)
 
 
 def timeout_message(service: SearchService) -> str:
@@ -155,8 +176,13 @@ class BulkPool:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def answer(self, items: list[dict], limit: int, answered: BulkAnswers | None = None) -> list[dict | BulkError]:
-        """The answer (or error) of each item, in order; answered keeps answers across calls (by index version)."""
+    def answer(self, items: list[dict], limit: int, answered: BulkAnswers | None = None, *,
+               stop_at_error: bool = False) -> list[dict | BulkError | None]:
+        """The answer (or error) of each item, in order; answered keeps answers across calls (by index version).
+
+        With stop_at_error (an HTTP request fails as a whole) each process stops at its first error, and items
+        it did not get to are None.
+        """
         answered = BulkAnswers() if answered is None else answered
         with self.service.batch():
             version = self.service.snapshot().version
@@ -171,38 +197,70 @@ class BulkPool:
             else:
                 todo.setdefault(key if key is not None else i, []).append(i)
         questions = [places[0] for places in todo.values()]
-        results = self._spread([items[i] for i in questions], limit)
-        for (key, places), result in zip(todo.items(), results, strict=True):
-            if isinstance(result, dict) and isinstance(key, tuple) and key[0] == version:
+        results = self._spread([items[i] for i in questions], limit, stop_at_error)
+        for (key, places), (result, answered_at) in zip(todo.items(), results, strict=True):
+            # An answer found on another version (the index changed during the batch) is not kept for this one.
+            if isinstance(result, dict) and isinstance(key, tuple) and answered_at == version:
                 answered.put(key, (result["total"], tuple((h["id"], h["score"], h["title"]) for h in result["hits"]),
                                    result["total_relation"]))
             for i in places:
-                out[i] = result if isinstance(result, BulkError) else {**result, "id": items[i]["id"]}
+                out[i] = result if not isinstance(result, dict) else {**result, "id": items[i]["id"]}
         return out
 
-    def _spread(self, items: list[dict], limit: int) -> list[dict | BulkError]:
-        """Answers of distinct questions, each answered by the process its text hashes to."""
+    def _spread(self, items: list[dict], limit: int, stop_at_error: bool) -> list[tuple]:
+        """(answer, index version) of distinct questions, each answered by the process its text hashes to."""
         if self.workers < 2 or len(items) < MIN_PARALLEL:
-            return _answer(self.service, items, limit)[1]
+            version, answers = _answer(self.service, items, limit, stop_at_error)
+            return [(a, version) for a in answers]
         pools = self._executors()
         try:
-            return self._share(pools, items, limit)
+            return self._share(pools, items, limit, stop_at_error)
         finally:
             self._done()
 
-    def _share(self, pools: list[ProcessPoolExecutor], items: list[dict], limit: int) -> list[dict | BulkError]:
-        """_spread() over these worker executors."""
+    def _share(self, pools: list[ProcessPoolExecutor], items: list[dict], limit: int,
+               stop_at_error: bool) -> list[tuple]:
+        """_spread() over these worker executors; what a worker fails to answer is answered here."""
         shares: list[list[int]] = [[] for _ in range(self.workers)]
         for i, item in enumerate(items):
             shares[zlib.crc32(item["q"].encode("utf-8", "replace")) % self.workers].append(i)
-        sent = [(share[n:n + CHUNK], pool.submit(_answer_in_worker, [items[i] for i in share[n:n + CHUNK]], limit))
-                for pool, share in zip(pools, shares[1:], strict=True) for n in range(0, len(share), CHUNK)]
-        out: list[dict | BulkError | None] = [None] * len(items)
+        sent = []
+        for pool, share in zip(pools, shares[1:], strict=True):
+            for n in range(0, len(share), CHUNK):
+                try:
+                    future = pool.submit(_answer_in_worker, [items[i] for i in share[n:n + CHUNK]], limit,
+                                         stop_at_error)
+                except (BrokenExecutor, RuntimeError):  # broken already, or shut down by the idle timer
+                    future = None
+                sent.append((share[n:n + CHUNK], future))
+        out: list[tuple] = [(None, None)] * len(items)
         mine = shares[0]
-        for i, result in zip(mine, _answer(self.service, [items[i] for i in mine], limit)[1], strict=True):
-            out[i] = result
+        version, answers = _answer(self.service, [items[i] for i in mine], limit, stop_at_error)
+        for i, answer in zip(mine, answers, strict=True):
+            out[i] = (answer, version)
+        broken = False
         for places, future in sent:
-            for i, result in zip(places, future.result()[1], strict=True):
-                out[i] = result
+            try:
+                if future is None:
+                    raise CancelledError
+                # A chunk takes at most its queries' time bounds (or a minute each without one) and then some.
+                version, answers = future.result(timeout=len(places) * (self.service.timeout_s or 60.0) + 60.0)
+            except (BrokenExecutor, FutureTimeout, CancelledError, OSError, EOFError):
+                # A worker died, hung or could not start: its questions are answered here, the pool replaced.
+                broken = True
+                version, answers = _answer(self.service, [items[i] for i in places], limit, stop_at_error)
+            for i, answer in zip(places, answers, strict=True):
+                out[i] = (answer, version)
+        if broken:
+            self._discard(pools)
         return out
 
+    def _discard(self, pools: list[ProcessPoolExecutor]) -> None:
+        """Stop a pool whose worker failed; the next large batch forks new workers."""
+        with self._lock:
+            if self._pools is pools:
+                self._pools = []
+        for pool in pools:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -121,7 +121,7 @@ def run_bulk(service: SearchService, lines, out, limit: int, max_query_chars: in
                     errors += 1
                     message = f"line {lineno}: {result.message}" if result.timeout else result.message
                     print(f"bulk: {message}", file=sys.stderr)
-                    result = {"id": lineno, "total": 0, "hits": [], "error": message}
+                    result = {"id": lineno, "total": 0, "total_relation": "eq", "hits": [], "error": message}
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
             out.flush()
     return errors
@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     except (IndexProblem, QueryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the answers written so far stay, no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _search(service: SearchService, q: str, limit: int, as_json: bool, max_chars: int,

@@ -9,6 +9,7 @@ folded syllables (``cai``, ``cach``) for people who type without marks.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import threading
@@ -145,6 +146,15 @@ _PUNCT = set(string.punctuation)
 # A server analyses its first query while its warm-up thread analyses too: without the lock both opened the
 # tagger, and the second found the model file already deleted by the first (a 500 on the first search).
 _SEGMENTER_LOCK = threading.Lock()
+
+
+def _new_segmenter_lock() -> None:
+    """In a forked child: a lock of its own (a thread of the parent may have held this one at the fork)."""
+    global _SEGMENTER_LOCK
+    _SEGMENTER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_segmenter_lock)
 
 
 @lru_cache(maxsize=1)

@@ -46,10 +46,6 @@ MANIFEST = "manifest.json"
 # Buffered postings of a build (shared by its writer processes) before a process sorts them into a run on
 # disk: bounds the RSS of big builds; each process still writes one segment.
 WRITER_MB = 256
-# Segments stay as separate files: Whoosh reads a compound segment through memoryviews that end up
-# copied into memory (a 150k-article index took 5 GB of RSS to open); plain files are read on demand.
-# FastSegmentWriter always writes them so; this is for Whoosh's own writer (deletions).
-WRITER_OPTIONS = {"compound": False}
 
 
 def document_fields(article: Article, content_hash: str | None = None, schema=None) -> dict:
@@ -316,7 +312,8 @@ def delete_documents(root: Path, ids: Iterable[str], *, wait: bool = False) -> R
     report = Report()
     with writer_lock(root, wait=wait):
         ix = open_index(root)
-        writer = ix.writer(**WRITER_OPTIONS)
+        # Our writer, not Whoosh's: small segments merged by the commit keep their flat postings copy.
+        writer = FastSegmentWriter(ix, limitmb=WRITER_MB)
         try:
             for doc_id in ids:
                 if writer.delete_by_term("id", doc_id):

@@ -46,7 +46,8 @@ class FakeSnapshot:
     def expander(self) -> Expander:
         return Expander({"ubnd": ["ủy ban nhân dân"]})
 
-    def matches(self, ranking, filters, sort, k, *, facets=False, stories=False, deadline=None) -> Matches:
+    def matches(self, ranking, filters, sort, k, *, facets=False, stories=False, deadline=None,
+                exact_total=False) -> Matches:
         self.asked.append((ranking, deadline))
         if deadline is not None and time.monotonic() > deadline:
             raise SearchTimeout

@@ -135,3 +135,46 @@ def test_the_bulk_endpoint_answers_on_workers_as_in_one_process(paragraph_index,
         assert bad.status_code == 422 and "doc" in bad.text.lower()
     assert answers[0] == answers[1]
     assert answers[1][-1]["id"] == "again" and answers[1][-1]["hits"] == answers[1][3]["hits"]
+
+
+def _die(items: list[dict], limit: int, stop_at_error: bool) -> tuple:
+    """A worker's chunk that kills the worker (as an out-of-memory kill would)."""
+    os._exit(3)
+
+
+def test_a_worker_that_dies_leaves_its_questions_to_the_caller(paragraph_index, small_batches, monkeypatch):
+    queries = _queries(paragraph_index, 30)
+    items = [{"id": i, "q": q} for i, q in enumerate(queries)]
+    want = SearchService(paragraph_index).bulk(items, limit=3)
+    monkeypatch.setattr(bulk_workers, "_answer_in_worker", _die)
+    with BulkPool(SearchService(paragraph_index), workers=2) as pool:
+        assert pool.answer(items, limit=3) == want
+        assert not pool._pools, "the broken pool was dropped"
+        monkeypatch.undo()
+        small = {"MIN_PARALLEL": 6, "CHUNK": 4}
+        for name, value in small.items():
+            monkeypatch.setattr(bulk_workers, name, value)
+        assert pool.answer(items, limit=3) == want  # new workers forked
+        assert pool._pools
+
+
+def test_the_bulk_endpoint_stops_each_process_at_its_first_error(paragraph_index, small_batches, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    queries = _queries(paragraph_index, 20)
+    asked: list[str] = []
+    service_bulk = SearchService.bulk
+
+    def counted(self, items, limit=10, **kwargs):
+        asked.extend(item["q"] for item in items)
+        return service_bulk(self, items, limit, **kwargs)
+
+    monkeypatch.setattr(SearchService, "bulk", counted)
+    client = TestClient(create_app(Settings(index_dir=paragraph_index, bulk_workers=1)))
+    body = {"queries": [{"id": "bad", "q": "x", "doc": "?"}] + [{"id": i, "q": q} for i, q in enumerate(queries)]}
+    res = client.post("/api/search/bulk", json=body)
+    assert res.status_code == 422
+    assert asked == ["x"], "the queries after the failing one were not searched"

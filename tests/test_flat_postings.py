@@ -146,3 +146,41 @@ def test_an_index_in_memory_gets_no_flat_copy() -> None:
     with IndexArrays(ix) as arrays:
         assert arrays._flat == [None]
         assert len(arrays.postings("body_s", "ban")[0]) > 0
+
+
+def test_a_cut_postings_file_is_not_trusted(tmp_path: Path) -> None:
+    """A postings file shorter than its key table says: the segment is read from Whoosh's blocks."""
+    docs = _docs("seeds")
+    ix = _build(tmp_path / "ix", docs, segments=1)
+    (postings,) = (tmp_path / "ix").glob("*.fpd")
+    postings.write_bytes(postings.read_bytes()[:-4])
+    with IndexArrays(ix) as arrays, ix.searcher() as searcher:
+        assert arrays._flat == [None]
+        want, _ = _whoosh(searcher.reader(), "body_s", b"ban")
+        assert arrays.postings("body_s", "ban")[0].tolist() == want
+
+
+def test_deletes_and_merges_keep_the_flat_copy(tmp_path: Path) -> None:
+    """An update adds a segment and a delete merges the small ones: every segment left has its copy, and reads
+    agree with Whoosh's."""
+    from conftest import write_jsonl
+
+    from indexer.build import build_index, delete_documents, update_index
+
+    docs = [a for a in iter_articles(expand_sources([CORPUS]), ReadResult())]
+    index = tmp_path / "index"
+    build_index(index, [CORPUS], workers=1)
+    for i in range(9):  # small segments, merged by the commits as Whoosh's merge policy decides
+        extra = {"id": f"moi-{i}", "title": f"Tin mới {i}", "body": docs[i % len(docs)].body[:400]}
+        update_index(index, [write_jsonl(tmp_path / f"extra-{i}.jsonl", [extra])], workers=1)
+    from indexer.store import open_index
+
+    before = len(open_index(index)._segments())
+    report = delete_documents(index, ["moi-0", docs[0].id])
+    assert report.deleted == 2
+    ix = open_index(index)
+    assert len(ix._segments()) < before, "the delete's commit merged small segments"
+    with IndexArrays(ix) as arrays:
+        assert all(flat is not None for flat in arrays._flat)
+        assert all(arrays._flat_for(name) for name in TEXT_FIELDS)
+    assert _check_all_terms(ix) > 100

@@ -202,7 +202,7 @@ def api_bulk(body: BulkIn, pool: Annotated[BulkPool, Depends(get_bulk_pool)],
     items = [{"id": item.id, "q": item.q, "sort": item.sort,
               "filters": Filters(item.source, item.category, item.from_, item.to, item.province, item.doc)}
              for item in body.queries]
-    answers = pool.answer(items, limit=body.limit)
+    answers = pool.answer(items, limit=body.limit, stop_at_error=True)
     for item, answer in zip(items, answers, strict=True):
         if isinstance(answer, BulkError):  # the first in order, as if the queries had been answered one by one
             if answer.timeout:

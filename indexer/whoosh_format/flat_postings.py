@@ -169,11 +169,17 @@ class FlatPostings:
             self.h2 = np.frombuffer(self._map, dtype="<u8", count=n, offset=at + 8 * n)
             self.start = np.frombuffer(self._map, dtype="<i8", count=n, offset=at + 16 * n)
             self.count = np.frombuffer(self._map, dtype="<i4", count=n, offset=at + 24 * n)
+            self._docs = self._tfs = -1
             self._docs = os.open(os.path.join(folder, segment.make_filename(DOCS_EXT)), os.O_RDONLY)
             self._tfs = os.open(os.path.join(folder, segment.make_filename(TFS_EXT)), os.O_RDONLY)
+            # Every list must lie inside the postings files (a cut or lost file reads as no copy at all).
+            if n and (int(self.start.min()) < 0 or int(self.count.min()) < 0):
+                raise ValueError(f"{keys_path}: negative offsets")
+            end = int((self.start + self.count).max()) if n else 0
+            if os.fstat(self._docs).st_size < 4 * end or os.fstat(self._tfs).st_size < 2 * end:
+                raise ValueError(f"{keys_path}: its postings files are shorter than its {end} postings")
         except BaseException:
-            self.h1 = self.h2 = self.start = self.count = None
-            self._map.close()
+            self.close()
             raise
 
     def covers(self, fieldname: str) -> bool:
@@ -182,6 +188,8 @@ class FlatPostings:
 
     def row(self, fieldname: str, term: bytes) -> int:
         """The key table row of (field, term), or -1 when the segment has no such term."""
+        if self.h1 is None:
+            raise ValueError("flat postings read after close()")
         h1, h2 = term_digest(fieldname, term)
         i = int(self.h1.searchsorted(np.uint64(h1)))
         n = len(self.h1)
@@ -205,10 +213,14 @@ class FlatPostings:
         return docs, tfs
 
     def close(self) -> None:
-        """Close the files (arrays already returned stay valid: they are copies)."""
-        for fd in (self._docs, self._tfs):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Close the files (arrays already returned stay valid: they are copies). A read after this fails
+        (the descriptors are set to -1 first: a number reused by another file must not be read)."""
+        fds = (getattr(self, "_docs", -1), getattr(self, "_tfs", -1))
+        self._docs = self._tfs = -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self.h1 = self.h2 = self.start = self.count = None
         with contextlib.suppress(BufferError):  # a view still held elsewhere: the map goes with it
             self._map.close()
@@ -218,5 +230,5 @@ def open_flat(folder: str, segment: Segment) -> FlatPostings | None:
     """The segment's flat postings, or None when it has none (written by Whoosh's own writer, or before them)."""
     try:
         return FlatPostings(folder, segment)
-    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+    except Exception:  # noqa: BLE001 - missing, cut, garbled or unreadable: Whoosh's blocks are still there
         return None

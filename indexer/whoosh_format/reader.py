@@ -290,8 +290,8 @@ class IndexArrays:
     def postings(self, fieldname: str, term: str | bytes,
                  deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(global docnums, term frequencies float32) of one term's live documents, read from the flat
-        copies of the segments' postings when every segment has one (docnums int32), else from Whoosh's blocks
-        (int64).
+        copies of the segments' postings when every segment has one (docnums int32), else segment by segment
+        from its flat copy or Whoosh's blocks (int64).
 
         Past deadline (a time.monotonic() instant) it raises SearchTimeout between posting blocks.
         """
@@ -302,6 +302,16 @@ class IndexArrays:
         with self.lock:
             for leaf, start, length, inlined in found:
                 reader, offset = self._leaves[leaf]
+                flat = self._flat[leaf]
+                if flat is not None and flat.covers(fieldname):
+                    # A segment with the flat copy among others without (e.g. one written by Whoosh's writer).
+                    check_deadline(deadline)
+                    row = flat.row(fieldname, self._term_bytes(fieldname, term))
+                    if row >= 0:
+                        docs, tfs = flat.postings(row)
+                        ids_parts.append(docs.astype(np.int64) + offset)
+                        tf_parts.append(tfs)
+                    continue
                 if inlined is not None:  # a short list kept in the term entry itself
                     ids, weights, _ = inlined.inlined_postings()
                     ids_parts.append(np.asarray(ids, dtype=np.int64) + offset)
