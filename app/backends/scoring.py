@@ -53,6 +53,7 @@ class Scorer:
         self._listings: OrderedDict[int, MappingProxyType] = OrderedDict()  # docnum -> LISTING_FIELDS
         self._months: np.ndarray | None = None
         self._tags: dict[str, TagIndex] = {}
+        self._facet_codes: dict[str, tuple[np.ndarray, list[str]]] = {}  # see _codes()
 
     def after_fork(self) -> None:
         """In a forked process: a new lock for the caches (another thread may have held the parent's)."""
@@ -264,18 +265,39 @@ class Scorer:
         matched = scores > 0
         out: dict[str, list[tuple[str, int]]] = {}
         for name in FACET_FIELDS:
-            values = self.arrays.column_values(name)[matched]
-            values = values[values != ""]
-            uniq, counts = np.unique(values.astype(str), return_counts=True) if len(values) else ([], [])
-            out[name] = sorted(zip(uniq, (int(c) for c in counts), strict=True), key=lambda kv: -kv[1])[:limit]
-        months = self.months()[matched]
-        months = months[months > 0]
-        uniq, counts = np.unique(months // 100, return_counts=True)
-        out["year"] = sorted(((str(y), int(c)) for y, c in zip(uniq, counts, strict=True)), reverse=True)[:limit]
-        uniq, counts = np.unique(months, return_counts=True)
-        out["month"] = sorted(((f"{m // 100}-{m % 100:02d}", int(c)) for m, c in zip(uniq, counts, strict=True)),
-                              reverse=True)[:24]
+            codes, labels = self._codes("column:" + name)
+            out[name] = _largest(np.bincount(codes[matched], minlength=len(labels) + 1)[1:], labels, limit)
+        codes, months = self._codes("month")
+        counts = np.bincount(codes[matched], minlength=len(months) + 1)[1:]
+        by_year: dict[str, int] = {}
+        for month, count in zip(months, counts.tolist(), strict=True):
+            if count:
+                by_year[month[:4]] = by_year.get(month[:4], 0) + count
+        out["year"] = sorted(by_year.items(), reverse=True)[:limit]
+        out["month"] = [(m, c) for m, c in zip(months, counts.tolist(), strict=True) if c][::-1][:24]
         return out
+
+    def _codes(self, what: str) -> tuple[np.ndarray, list[str]]:
+        """A number per document for its value of a facet ("column:<field>", or "month"): 0 where it has none,
+        i + 1 for labels[i]; labels in ascending order. Worked out once per index version: counting is then
+        a bincount over the matches, not a sort of their strings."""
+        hit = self._facet_codes.get(what)
+        if hit is None:
+            if what == "month":
+                months = self.months()
+                values = np.array([f"{m // 100}-{m % 100:02d}" if m else "" for m in np.unique(months).tolist()])
+                uniq, inverse = np.unique(months, return_inverse=True)
+                strings = values[inverse]
+            else:
+                strings = self.arrays.column_values(what.split(":", 1)[1]).astype(str)
+            labels, codes = np.unique(strings, return_inverse=True)
+            labels = labels.tolist()
+            if labels and labels[0] == "":
+                labels = labels[1:]  # "" sorts first: code 0, "no value", as wanted
+            else:
+                codes = codes + 1
+            hit = self._facet_codes[what] = (codes.astype(np.int32), labels)
+        return hit
 
     def tags(self, name: str) -> TagIndex:
         """The values of a tag field, indexed both ways (built once per index version)."""
@@ -303,6 +325,12 @@ class Scorer:
             if len(self._listings) > LISTING_CACHE_ENTRIES:
                 self._listings.popitem(last=False)
         return value
+
+
+def _largest(counts: np.ndarray, labels: list[str], limit: int) -> list[tuple[str, int]]:
+    """The limit labels with the largest counts (none of 0), ties in label order."""
+    top = np.argsort(-counts, kind="stable")[:limit]
+    return [(labels[i], int(counts[i])) for i in top.tolist() if counts[i] > 0]
 
 
 def field_weights(ranking: Ranking) -> tuple[tuple[float, float], ...]:
