@@ -223,6 +223,57 @@ def test_facet_counts_come_from_the_cluster(client):
     assert page.status_code == 200 and "2024" in page.text
 
 
+def _news(corpus: Path, n: int) -> list[dict]:
+    """The first n VietNews articles of the test corpus (skips without ../shared)."""
+    path = corpus / "news.jsonl"
+    if not path.exists():
+        pytest.skip("../shared/data/news is absent")
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in islice(lines, n)]
+
+
+def _sent(service, run: Callable[[], object]) -> tuple[int, object]:
+    """Searches that reached the cluster while run() ran, and what it returned."""
+    snap = service.snapshot()
+    before = snap.searches_sent
+    out = run()
+    assert service.snapshot() is snap
+    return snap.searches_sent - before, out
+
+
+def test_a_long_question_is_a_bounded_number_of_searches(client, corpus):
+    from app.backends.typesense import DEFAULT_FAN_OUT
+
+    service = client.app.state.service
+    found = 0
+    for article in _news(corpus, 5):
+        question = " ".join(article["abstract"].split()[:40])  # ~40 syllables: 70+ token searches before the budget
+        sent, result = _sent(service, lambda q=question: service.search(q, snippets=False))
+        assert 0 < sent <= DEFAULT_FAN_OUT.budget
+        found += article["id"] in [h.id for h in result.hits]
+    assert found == 5  # the article the question was taken from is still on the first page
+
+
+def test_a_bulk_batch_searches_a_shared_token_once_and_answers_alike(client, corpus):
+    service = client.app.state.service
+    first, second = _news(corpus, 2)
+    shared = " ".join(first["title"].split()[:6])
+    queries = [{"id": "a", "q": first["title"]}, {"id": "b", "q": f"{shared} {second['title']}"},
+               {"id": "c", "q": shared}]
+    alone = 0
+    expected = []
+    for item in queries:
+        sent, result = _sent(service, lambda q=item["q"]: service.search(q, snippets=False))
+        alone += sent
+        expected.append([(h.id, h.score) for h in result.hits])
+    sent, results = _sent(service, lambda: service.bulk(queries))
+    assert [[(h["id"], h["score"]) for h in r["hits"]] for r in results] == expected
+    assert sent < alone
+    # Outside a batch nothing is kept: the same search again asks the cluster again (a write is seen at once).
+    again, _ = _sent(service, lambda: service.search(queries[2]["q"], snippets=False))
+    assert again > 0
+
+
 def test_http_writes_go_to_the_cluster(built):
     from app.main import create_app
     from app.settings import Settings

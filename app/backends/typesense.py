@@ -11,11 +11,16 @@ Quoted phrases, -exclusions and date sorting use Typesense's own syntax on the s
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import threading
 import time
 from calendar import timegm
+from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -54,30 +59,80 @@ from indexer.typesense_docs import alias_name, connect, document_id, encode, liv
 # place (Typesense's text match knows no term frequency). Weights and depth tuned on alqac (bench/relevance.md).
 RRF_K = 300
 KIND_WEIGHTS = {"w": 1.0, "s": 0.3, "b": 2.0}
-PER_KIND = 24  # query tokens searched one by one, per kind
 MAX_PER_PAGE = 250  # Typesense's own limit
 MULTI_SEARCH_LIMIT = 50  # searches per multi-search request (Typesense's default cap)
-CANDIDATES = 100  # per token kind, fused; Typesense keeps dropping query tokens until it has this many
 ALIAS_CHECK_SECONDS = 2.0
 # Typesense's own "id" is a hash of ours (document_id): our id is stored as doc_id.
 STORED = ",".join("doc_id" if f == "id" else f for f in ARTICLE_FIELDS)
 LISTED = ",".join("doc_id" if f == "id" else f for f in LISTING_FIELDS)  # a hit without snippet needs no text
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """How many searches a query becomes. Each query token of each kind is one search (Typesense has no OR);
+    at most per_kind tokens of a kind and budget searches in all (0: no budget) are sent, the tokens that weigh
+    most in the fusion first (kind weight × clause weight × IDF estimated from the collection's own counts)
+    when by_weight, else in query order. Within a batch (a bulk request, `app bulk`), the answers of up to cache
+    token searches are kept: a query that shares a token with an earlier one does not search it again."""
+
+    per_kind: int = 24
+    budget: int = 0
+    by_weight: bool = False
+    cache: int = 0
+    # Hits asked of each search (at least the page's depth); Typesense keeps dropping query tokens until it has
+    # this many. Most of a search's time is its hits (3.5 ms for 100, 1.4 ms for 30, alqac on 3 nodes), but
+    # the fusion counts being found at all: 30 took alqac's nDCG@10 from 0.906 to 0.888.
+    candidates: int = 100
+    parallel: int = 1  # requests a query's searches are split into, sent at once; 0: one per node
+
+
+PARALLEL_MIN_SEARCHES = 6  # fewer searches a request are not worth a thread
+_pool_owner: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked bulk worker makes its own
+
+
+def _request_pool() -> ThreadPoolExecutor:
+    """The threads that send a query's other multi-search requests while the caller sends the first."""
+    global _pool_owner
+    if _pool_owner is None or _pool_owner[0] != os.getpid():
+        _pool_owner = (os.getpid(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="typesense"))
+    return _pool_owner[1]
+
+
+_batch = threading.local()  # answers: the token searches of this thread's batch (TypesenseBackend.batch)
+
+# One search per token in query order, nothing kept: the fan-out before 2026-12-05, kept for bench/typesense_fanout.py.
+EVERY_TOKEN = FanOut(per_kind=24)
+# The budget, on alqac (100 legal questions, median 57 token searches before), nDCG@10 typed / no marks against
+# 0.909 / 0.908: 48 0.909 / 0.913, 40 0.907 / 0.913, 36 0.906 / 0.914, 24 about 0.03 lower; 12 per kind and
+# no budget 0.893 / 0.906 (bench/typesense_fanout.py).
+DEFAULT_FAN_OUT = FanOut(per_kind=24, budget=40, by_weight=True, cache=4_000, parallel=0)  # ~7 kB a search kept
+
+
 class TypesenseBackend:
     """The collection an index folder's alias points at, looked up again every ALIAS_CHECK_SECONDS."""
 
-    def __init__(self, index_dir: Path, settings: BackendSettings):
+    def __init__(self, index_dir: Path, settings: BackendSettings, fan_out: FanOut = DEFAULT_FAN_OUT):
         self.alias = alias_name(index_dir)
         self.client = connect(settings)
+        self.nodes = len(settings.nodes)
+        self.fan_out = fan_out
         self._snapshot: TypesenseSnapshot | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Nothing to hold: every snapshot() is already at most ALIAS_CHECK_SECONDS old."""
-        yield
+        """Within it, this thread's token searches are answered once: the queries of a bulk batch that share
+        a token share its search. (Every snapshot() is already at most ALIAS_CHECK_SECONDS old.) Outside a
+        batch nothing is kept, so a search right after an acknowledged write sees it."""
+        if getattr(_batch, "answers", None) is not None:
+            yield  # nested: the outer batch's memory
+            return
+        _batch.answers = OrderedDict()
+        try:
+            yield
+        finally:
+            _batch.answers = None
 
     def snapshot(self) -> TypesenseSnapshot:
         """The live collection, reloaded when the alias moved or an update committed."""
@@ -93,8 +148,9 @@ class TypesenseBackend:
                 stamp = meta_stamp(self.client, collection)
                 if self._snapshot is None or self._snapshot.version != collection \
                         or self._snapshot.documents != info["num_documents"] or self._snapshot.stamp != stamp:
+                    fan_out = self.fan_out if self.fan_out.parallel else replace(self.fan_out, parallel=self.nodes)
                     self._snapshot = TypesenseSnapshot(self.client, collection, read_meta(self.client, collection),
-                                                       info["num_documents"])
+                                                       info["num_documents"], fan_out)
                     self._snapshot.stamp = stamp
             except IndexMissing:
                 raise
@@ -112,12 +168,15 @@ class TypesenseBackend:
 class TypesenseSnapshot:
     """One collection of the cluster, with the vocabulary and acronyms its metadata holds."""
 
-    def __init__(self, client, collection: str, meta: dict, documents: int):
+    def __init__(self, client, collection: str, meta: dict, documents: int, fan_out: FanOut = DEFAULT_FAN_OUT):
         self.client = client
         self.version = collection
         self.documents = documents
+        self.fan_out = fan_out
+        self.searches_sent = 0  # token, tag and facet searches sent to the cluster (not answered from the cache)
         self.stamp = ""  # of the metadata read: the vocabulary, acronyms, cited documents and story groups
-        self._vocabulary = Vocabulary.from_counts(meta.get("words", {}), meta.get("syllables", {}))
+        self._word_df: dict[str, int] = meta.get("words", {})  # marked word -> articles (those in 2 or more)
+        self._vocabulary = Vocabulary.from_counts(self._word_df, meta.get("syllables", {}))
         self._cited = sorted(meta.get("documents", {}))  # every document number the collection's articles cite
         self._groups = StoryGroups(meta.get("stories") or {})
         self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
@@ -147,9 +206,9 @@ class TypesenseSnapshot:
                 exact_total: bool = False) -> Matches:
         """Per-token searches in one multi-search request, fused; total is the largest count of one token."""
         filter_by = _filter_by(filters) if filters else ""
-        depth = min(MAX_PER_PAGE, max(CANDIDATES, k))
+        depth = min(MAX_PER_PAGE, max(self.fan_out.candidates, k))
         searches = self._searches(ranking, depth, filter_by, sort, facets)
-        responses = self._multi_search(searches, deadline)
+        responses = self._answer(searches, deadline)
         fused = _fuse(searches, responses, self.documents)
         total = max((r.get("found", 0) for s, r in zip(searches, responses) if s["kind"] in (*KIND_WEIGHTS, "tag")),
                     default=0)
@@ -159,6 +218,7 @@ class TypesenseSnapshot:
     def _searches(self, ranking: Ranking, depth: int, filter_by: str, sort: str, facets: bool) -> list[dict]:
         """One Typesense search per query token and kind (or per kind, for phrases, exclusions and date order)."""
         tokens: dict[str, dict[str, float]] = {kind.code: {} for kind in KINDS}
+        terms: dict[tuple[str, str], str] = {}  # (kind, encoded token) -> the analysed term, for its rarity
         for clause in ranking.clauses:
             code, term = clause.kind.code, clause.term
             if clause.kind is SYLLABLES and (fold(term) != term or self.is_stopword(term)):
@@ -166,6 +226,7 @@ class TypesenseSnapshot:
             token = encode(term)
             if token:
                 tokens[code][token] = max(tokens[code].get(token, 0.0), clause.weight)
+                terms.setdefault((code, token), term)
         # Advanced syntax ("phrases", -exclusions) is Typesense's own on the syllable fields only.
         advanced = bool(ranking.required or ranking.excluded)
         kinds = (SYLLABLES.code,) if advanced or sort != "relevance" \
@@ -173,11 +234,10 @@ class TypesenseSnapshot:
         searches = [self._tag_search(boost, depth, filter_by) for boost in ranking.tag_boosts]
         searches = [s for s in searches if s is not None]
         if not advanced and sort == "relevance":
-            for kind in kinds:
-                for token in list(tokens[kind])[:PER_KIND]:
-                    search = self._search(ranking, kind, token, depth, filter_by, sort, False)
-                    search["weight"] = tokens[kind][token]
-                    searches.append(search)
+            for kind, token in self._chosen(tokens, terms, kinds):
+                search = self._search(ranking, kind, token, depth, filter_by, sort, False)
+                search["weight"] = tokens[kind][token]
+                searches.append(search)
             if facets and tokens[SYLLABLES.code]:
                 # Counts over the articles holding the query's syllables (all of them, or as many as Typesense
                 # can find together), from one more search that ranks nothing.
@@ -196,6 +256,64 @@ class TypesenseSnapshot:
                 searches.append(self._search(ranking, kind, " ".join(words), depth, filter_by, sort,
                                              facets and kind == kinds[0]))
         return searches
+
+    def _chosen(self, tokens: dict[str, dict[str, float]], terms: dict[tuple[str, str], str],
+                kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (kind, token) pairs searched one by one, as the fan-out allows (by weight: heaviest first)."""
+        plan = self.fan_out
+        if not plan.by_weight:
+            chosen = [(kind, token) for kind in kinds for token in list(tokens[kind])[:plan.per_kind]]
+            return chosen[:plan.budget] if plan.budget else chosen
+
+        def expected(pair: tuple[str, str]) -> float:
+            kind, token = pair
+            idf = math.log(1 + self.documents / (1 + self._df(kind, terms[pair])))
+            return KIND_WEIGHTS[kind] * tokens[kind][token] * idf
+
+        chosen = []
+        for kind in kinds:
+            ranked = sorted(tokens[kind], key=lambda token, kind=kind: -expected((kind, token)))
+            chosen += [(kind, token) for token in ranked[:plan.per_kind]]
+        chosen = sorted(chosen, key=lambda pair: -expected(pair))
+        return chosen[:plan.budget] if plan.budget else chosen
+
+    def _df(self, kind: str, term: str) -> int:
+        """Articles estimated to hold a term, from the collection's own counts: a word's (0 when seen in fewer
+        than two), a body syllable's, and for a bigram the rarer of its syllables' (an upper bound)."""
+        if kind == "w":
+            return self._word_df.get(term, 0)
+        syllable_df = self._vocabulary.syllable_df
+        if kind == "s":
+            return syllable_df.get(term, 0)
+        return min((syllable_df.get(s, 0) for s in term.split()), default=0)
+
+    def _answer(self, searches: list[dict], deadline: float | None) -> list[dict]:
+        """The searches' answers: within a batch, token searches answered before come from the batch's memory;
+        the rest go in one multi-search request (or as many as the per-request limit needs)."""
+        memory: OrderedDict[str, tuple[int, tuple[str, ...]]] | None = getattr(_batch, "answers", None)
+        if memory is None or not self.fan_out.cache:
+            self.searches_sent += len(searches)
+            return self._multi_search(searches, deadline)
+        keys = [json.dumps({k: v for k, v in s.items() if k != "weight"}, sort_keys=True)
+                if s["kind"] in KIND_WEIGHTS else None for s in searches]
+        answers: list[dict | None] = [None] * len(searches)
+        for i, key in enumerate(keys):
+            if key is not None and key in memory:
+                memory.move_to_end(key)
+                found, ids = memory[key]
+                answers[i] = {"found": found, "hits": [{"document": {"doc_id": doc_id}} for doc_id in ids]}
+        missing = [i for i, a in enumerate(answers) if a is None]
+        self.searches_sent += len(missing)
+        fresh = self._multi_search([searches[i] for i in missing], deadline)
+        for i, response in zip(missing, fresh, strict=True):
+            answers[i] = response
+            # A search cut short by the time bound, or refused, is not the token's answer.
+            if keys[i] is not None and not response.get("search_cutoff") and not response.get("refused"):
+                memory[keys[i]] = (response.get("found", 0),
+                                   tuple(h["document"]["doc_id"] for h in response.get("hits", [])))
+                if len(memory) > self.fan_out.cache:
+                    memory.popitem(last=False)
+        return answers
 
     def _tag_search(self, boost: TagBoost, depth: int, filter_by: str) -> dict | None:
         """A search of the articles whose tag field holds a value the boost accepts (None when none does)."""
@@ -231,24 +349,38 @@ class TypesenseSnapshot:
         return search
 
     def _multi_search(self, searches: list[dict], deadline: float | None = None) -> list[dict]:
-        """Send the searches in one request; a refused search counts as no match."""
+        """The searches' answers, in order; a refused search counts as no match. A node runs the searches of
+        one multi-search request one after another, so many searches are split into one request per node,
+        sent at once (their order interleaved, to even out the shares): 36 searches 106 -> 65 ms on 3 nodes."""
         if not searches:
             return []
-        results = []
-        for at in range(0, len(searches), MULTI_SEARCH_LIMIT):
-            check_deadline(deadline)
-            chunk = searches[at:at + MULTI_SEARCH_LIMIT]
-            body = {"searches": [{k: v for k, v in s.items() if k not in ("kind", "weight")} for s in chunk]}
-            common = {}
-            if deadline is not None:
-                # Typesense stops a search past its cutoff and answers with what it found so far.
-                common["search_cutoff_ms"] = max(1, int((deadline - time.monotonic()) * 1000))
-            try:
-                out = self.client.multi_search.perform(body, common)
-            except Exception as err:  # the client's HTTP and connection errors
-                raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
-            results += [r if "error" not in r else {"found": 0, "hits": []} for r in out["results"]]
-        return results
+        parts = max(math.ceil(len(searches) / MULTI_SEARCH_LIMIT),
+                    min(self.fan_out.parallel, len(searches) // PARALLEL_MIN_SEARCHES))
+        if parts <= 1:
+            return self._perform(searches, deadline)
+        shares = [list(range(i, len(searches), parts)) for i in range(parts)]
+        pool = _request_pool()
+        others = [pool.submit(self._perform, [searches[j] for j in share], deadline) for share in shares[1:]]
+        answers: list[dict] = [{}] * len(searches)
+        for share, found in zip(shares, [self._perform([searches[j] for j in shares[0]], deadline)]
+                                + [f.result() for f in others], strict=True):
+            for j, answer in zip(share, found, strict=True):
+                answers[j] = answer
+        return answers
+
+    def _perform(self, searches: list[dict], deadline: float | None) -> list[dict]:
+        """One multi-search request (at most MULTI_SEARCH_LIMIT searches) to the client's next node."""
+        check_deadline(deadline)
+        body = {"searches": [{k: v for k, v in s.items() if k not in ("kind", "weight")} for s in searches]}
+        common = {}
+        if deadline is not None:
+            # Typesense stops a search past its cutoff and answers with what it found so far.
+            common["search_cutoff_ms"] = max(1, int((deadline - time.monotonic()) * 1000))
+        try:
+            out = self.client.multi_search.perform(body, common)
+        except Exception as err:  # the client's HTTP and connection errors
+            raise IndexProblem(f"the Typesense cluster cannot be reached: {type(err).__name__}") from None
+        return [r if "error" not in r else {"found": 0, "hits": [], "refused": True} for r in out["results"]]
 
     def fetch(self, keys: list, full: bool) -> list[dict | None]:
         """The stored fields of a page of hits, by article id, in one request."""
