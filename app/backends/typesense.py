@@ -90,22 +90,36 @@ PARALLEL_MIN_SEARCHES = 6  # fewer searches a request are not worth a thread
 _pool_owner: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked bulk worker makes its own
 
 
+_pool_lock = threading.Lock()
+
+
+def _renew_pool_lock() -> None:
+    """In a forked child: a lock another thread of the parent may have held, and no pool."""
+    global _pool_lock, _pool_owner
+    _pool_lock, _pool_owner = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_renew_pool_lock)
+
+
 def _request_pool() -> ThreadPoolExecutor:
-    """The threads that send a query's other multi-search requests while the caller sends the first."""
+    """The threads that send a query's other multi-search requests while the caller sends the first (as many
+    as the server's request threads, so that a busy server does not queue them)."""
     global _pool_owner
-    if _pool_owner is None or _pool_owner[0] != os.getpid():
-        _pool_owner = (os.getpid(), ThreadPoolExecutor(max_workers=16, thread_name_prefix="typesense"))
-    return _pool_owner[1]
+    with _pool_lock:
+        if _pool_owner is None or _pool_owner[0] != os.getpid():
+            _pool_owner = (os.getpid(), ThreadPoolExecutor(max_workers=64, thread_name_prefix="typesense"))
+        return _pool_owner[1]
 
 
-_batch = threading.local()  # answers: the token searches of this thread's batch (TypesenseBackend.batch)
+_batch = threading.local()  # answers: the token searches of this thread's batch, snapshot: whose they are
 
 # One search per token in query order, nothing kept: the fan-out before 2026-12-05, kept for bench/typesense_fanout.py.
 EVERY_TOKEN = FanOut(per_kind=24)
 # The budget, on alqac (100 legal questions, median 57 token searches before), nDCG@10 typed / no marks against
 # 0.909 / 0.908: 48 0.909 / 0.913, 40 0.907 / 0.913, 36 0.906 / 0.914, 24 about 0.03 lower; 12 per kind and
 # no budget 0.893 / 0.906 (bench/typesense_fanout.py).
-DEFAULT_FAN_OUT = FanOut(per_kind=24, budget=40, by_weight=True, cache=4_000, parallel=0)  # ~7 kB a search kept
+DEFAULT_FAN_OUT = FanOut(per_kind=24, budget=40, by_weight=True, cache=1_000, parallel=0)  # ~7 kB a search kept
 
 
 class TypesenseBackend:
@@ -128,11 +142,11 @@ class TypesenseBackend:
         if getattr(_batch, "answers", None) is not None:
             yield  # nested: the outer batch's memory
             return
-        _batch.answers = OrderedDict()
+        _batch.answers, _batch.snapshot = OrderedDict(), None
         try:
             yield
         finally:
-            _batch.answers = None
+            _batch.answers = _batch.snapshot = None
 
     def snapshot(self) -> TypesenseSnapshot:
         """The live collection, reloaded when the alias moved or an update committed."""
@@ -175,8 +189,9 @@ class TypesenseSnapshot:
         self.fan_out = fan_out
         self.searches_sent = 0  # token, tag and facet searches sent to the cluster (not answered from the cache)
         self.stamp = ""  # of the metadata read: the vocabulary, acronyms, cited documents and story groups
-        self._word_df: dict[str, int] = meta.get("words", {})  # marked word -> articles (those in 2 or more)
-        self._vocabulary = Vocabulary.from_counts(self._word_df, meta.get("syllables", {}))
+        self._word_df: dict[str, int] = meta.get("words", {})  # compound word -> articles (those in 2 or more)
+        self._syllable_counts: dict[str, int] = meta.get("syllables", {})  # body syllable, marked and folded
+        self._vocabulary = Vocabulary.from_counts(self._word_df, self._syllable_counts)
         self._cited = sorted(meta.get("documents", {}))  # every document number the collection's articles cite
         self._groups = StoryGroups(meta.get("stories") or {})
         self._expander = Expander(acronyms.table(meta.get("acronyms", {})))
@@ -278,11 +293,15 @@ class TypesenseSnapshot:
         return chosen[:plan.budget] if plan.budget else chosen
 
     def _df(self, kind: str, term: str) -> int:
-        """Articles estimated to hold a term, from the collection's own counts: a word's (0 when seen in fewer
-        than two), a body syllable's, and for a bigram the rarer of its syllables' (an upper bound)."""
-        if kind == "w":
-            return self._word_df.get(term, 0)
+        """Articles estimated to hold a term, from the collection's own counts: a compound word's (0 when seen
+        in fewer than two), a one-syllable word's or a body syllable's, and for a bigram the rarer of its
+        syllables' (an upper bound)."""
         syllable_df = self._vocabulary.syllable_df
+        if kind == "w":
+            if "_" in term:
+                return self._word_df.get(term, 0)
+            # The counts of words hold compounds only: "và", "của" are counted as syllables.
+            return self._syllable_counts.get(term, syllable_df.get(fold(term), 0))
         if kind == "s":
             return syllable_df.get(term, 0)
         return min((syllable_df.get(s, 0) for s in term.split()), default=0)
@@ -294,8 +313,13 @@ class TypesenseSnapshot:
         if memory is None or not self.fan_out.cache:
             self.searches_sent += len(searches)
             return self._multi_search(searches, deadline)
+        if _batch.snapshot is not self:
+            # An update or delete writes into the same collection and makes a new snapshot: what the batch
+            # remembered of the old one may name deleted or changed articles.
+            memory.clear()
+            _batch.snapshot = self
         keys = [json.dumps({k: v for k, v in s.items() if k != "weight"}, sort_keys=True)
-                if s["kind"] in KIND_WEIGHTS else None for s in searches]
+                if s["kind"] in KIND_WEIGHTS and "facet_by" not in s else None for s in searches]
         answers: list[dict | None] = [None] * len(searches)
         for i, key in enumerate(keys):
             if key is not None and key in memory:
@@ -361,10 +385,14 @@ class TypesenseSnapshot:
         shares = [list(range(i, len(searches), parts)) for i in range(parts)]
         pool = _request_pool()
         others = [pool.submit(self._perform, [searches[j] for j in share], deadline) for share in shares[1:]]
+        try:
+            found = [self._perform([searches[j] for j in shares[0]], deadline)] + [f.result() for f in others]
+        finally:
+            for f in others:  # the query failed: its other shares need not be sent
+                f.cancel()
         answers: list[dict] = [{}] * len(searches)
-        for share, found in zip(shares, [self._perform([searches[j] for j in shares[0]], deadline)]
-                                + [f.result() for f in others], strict=True):
-            for j, answer in zip(share, found, strict=True):
+        for share, share_answers in zip(shares, found, strict=True):
+            for j, answer in zip(share, share_answers, strict=True):
                 answers[j] = answer
         return answers
 
