@@ -117,9 +117,9 @@ _batch = threading.local()  # answers: the token searches of this thread's batch
 # One search per token in query order, nothing kept: the fan-out before 2026-12-05, kept for bench/typesense_fanout.py.
 EVERY_TOKEN = FanOut(per_kind=24)
 # The budget, on alqac (100 legal questions, median 57 token searches before), nDCG@10 typed / no marks against
-# 0.909 / 0.908: 48 0.909 / 0.913, 40 0.907 / 0.913, 36 0.906 / 0.914, 24 about 0.03 lower; 12 per kind and
-# no budget 0.893 / 0.906 (bench/typesense_fanout.py).
-DEFAULT_FAN_OUT = FanOut(per_kind=24, budget=40, by_weight=True, cache=1_000, parallel=0)  # ~7 kB a search kept
+# 0.909 / 0.908: 48 0.909 / 0.913, 40 0.903 / 0.913, 24 about 0.03 lower; 12 per kind and no budget 0.893 / 0.906
+# (bench/typesense_fanout.py). 48 searches fit one request of each node's share.
+DEFAULT_FAN_OUT = FanOut(per_kind=24, budget=48, by_weight=True, cache=1_000, parallel=0)  # ~7 kB a search kept
 
 
 class TypesenseBackend:
