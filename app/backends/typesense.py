@@ -87,29 +87,27 @@ class FanOut:
 
 
 PARALLEL_MIN_SEARCHES = 6  # fewer searches a request are not worth a thread
-_pool_owner: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked bulk worker makes its own
-
-
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _renew_pool_lock() -> None:
-    """In a forked child: a lock another thread of the parent may have held, and no pool."""
-    global _pool_lock, _pool_owner
-    _pool_lock, _pool_owner = threading.Lock(), None
+def _forget_pool() -> None:
+    """In a forked child (a bulk worker): the parent's threads are not there, and its lock may be held."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_renew_pool_lock)
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _request_pool() -> ThreadPoolExecutor:
     """The threads that send a query's other multi-search requests while the caller sends the first (as many
     as the server's request threads, so that a busy server does not queue them)."""
-    global _pool_owner
+    global _pool
     with _pool_lock:
-        if _pool_owner is None or _pool_owner[0] != os.getpid():
-            _pool_owner = (os.getpid(), ThreadPoolExecutor(max_workers=64, thread_name_prefix="typesense"))
-        return _pool_owner[1]
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="typesense")
+        return _pool
 
 
 _batch = threading.local()  # answers: the token searches of this thread's batch, snapshot: whose they are
@@ -280,16 +278,14 @@ class TypesenseSnapshot:
             chosen = [(kind, token) for kind in kinds for token in list(tokens[kind])[:plan.per_kind]]
             return chosen[:plan.budget] if plan.budget else chosen
 
-        def expected(pair: tuple[str, str]) -> float:
-            kind, token = pair
-            idf = math.log(1 + self.documents / (1 + self._df(kind, terms[pair])))
-            return KIND_WEIGHTS[kind] * tokens[kind][token] * idf
-
+        expected = {(kind, token): KIND_WEIGHTS[kind] * weight
+                    * math.log(1 + self.documents / (1 + self._df(kind, terms[kind, token])))
+                    for kind in kinds for token, weight in tokens[kind].items()}
         chosen = []
         for kind in kinds:
-            ranked = sorted(tokens[kind], key=lambda token, kind=kind: -expected((kind, token)))
-            chosen += [(kind, token) for token in ranked[:plan.per_kind]]
-        chosen = sorted(chosen, key=lambda pair: -expected(pair))
+            ranked = sorted(((kind, token) for token in tokens[kind]), key=lambda pair: -expected[pair])
+            chosen += ranked[:plan.per_kind]
+        chosen.sort(key=lambda pair: -expected[pair])
         return chosen[:plan.budget] if plan.budget else chosen
 
     def _df(self, kind: str, term: str) -> int:
