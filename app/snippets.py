@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
 from functools import lru_cache
 
 from indexer.analysis import canonical_syllable, fold, fold_same_length, syllable_spans
@@ -35,13 +34,16 @@ def text_spans(text: str, wanted: set[str]) -> list[tuple[int, int, str]]:
     pattern = _pattern(tuple(sorted(by_fold, key=len, reverse=True)))
     out = []
     for m in pattern.finditer(folded_text):
-        terms = by_fold[m.group()]
-        if m.group() in terms:
-            out.append((m.start(), m.end(), m.group()))
+        found = m.group()
+        terms = by_fold[found]
+        start, end = m.span()
+        if found in terms:
+            out.append((start, end, found))
             continue
-        marked = canonical_syllable(text[m.start():m.end()]).lower()
-        if marked in terms:
-            out.append((m.start(), m.end(), marked))
+        # Most text already has its marks where the index puts them: canonicalise only what does not match.
+        marked = text[start:end].lower()
+        if marked in terms or (marked := canonical_syllable(text[start:end]).lower()) in terms:
+            out.append((start, end, marked))
     return out
 
 
@@ -113,19 +115,25 @@ def snippet(text: str, spans: list[tuple[int, int, str]]) -> str:
         return mark(text, [], 0, end) + (" …" if end < len(text) else "")
     candidates = []
     # A window over the merged matches, slid along them: the matches of the fragment starting before
-    # match i are merged[i:j] (their ends only grow), and counts says how many hold each term.
-    counts: Counter[str] = Counter()
-    j = 0
+    # match i are merged[i:j] (their ends only grow), counts says how many hold each term and distinct
+    # how many terms are held at all (kept as counts cross zero: a page of snippets slides ~4,000 times).
+    counts: dict[str, int] = {}
+    distinct = j = 0
+    size = len(merged)
     for i, (s, _e, _t) in enumerate(merged):
         if 0 < i <= j:  # the match left behind was in the window
-            counts.subtract(merged[i - 1][2])
+            for term in merged[i - 1][2]:
+                counts[term] -= 1
+                distinct -= not counts[term]
         j = max(j, i)
         frag_start = max(0, s - CONTEXT_BEFORE)
         frag_end = frag_start + FRAGMENT_CHARS
-        while j < len(merged) and merged[j][1] <= frag_end:
-            counts.update(merged[j][2])
+        while j < size and merged[j][1] <= frag_end:
+            for term in merged[j][2]:
+                held = counts.get(term, 0)
+                distinct += not held
+                counts[term] = held + 1
             j += 1
-        distinct = sum(1 for n in counts.values() if n > 0)
         candidates.append((distinct, j - i, -s, frag_start, frag_end))
     candidates.sort(reverse=True)
     chosen: list[tuple[int, int]] = []

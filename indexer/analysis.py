@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from whoosh.analysis import Token, Tokenizer
 
 # --- cleaning ------------------------------------------------------------------------------
@@ -296,12 +297,26 @@ def _fold_table() -> dict[int, str]:
 _FAST_FOLD = _fold_table()
 # Characters the table does not cover: fold() may still change them (combining marks, Greek, ...).
 _OTHER_CHARS_RE = re.compile("[^\x00-\x7f\u00c0-\u024f\u1e00-\u1eff]")
+# The same table as an array over code points: str.translate looks each character up in a dict (~50 ns a
+# character, a millisecond for the ten bodies of a page of snippets); indexing an array is five times faster.
+_FOLD_END = 0x1F00
+_FOLD_ARRAY = np.arange(_FOLD_END, dtype=np.uint32)
+_FOLD_ARRAY[list(_FAST_FOLD)] = [ord(ch) for ch in _FAST_FOLD.values()]
 
 
 def fold_same_length(text: str) -> str | None:
     """fold() at C speed for text whose folding keeps its length (offsets stay valid), else None."""
-    folded = text.lower().translate(_FAST_FOLD)
-    return folded if len(folded) == len(text) else None
+    lower = text.lower()
+    if len(lower) != len(text):
+        return None
+    if lower.isascii():
+        return lower
+    points = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if int(points.max()) < _FOLD_END:
+        folded = _FOLD_ARRAY[points]
+    else:
+        folded = np.where(points < _FOLD_END, _FOLD_ARRAY[np.minimum(points, _FOLD_END - 1)], points)
+    return folded.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def syllable_spans(text: str) -> list[tuple[str, str, int, int]]:

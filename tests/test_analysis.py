@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from indexer.acronyms import mine
 from indexer.analysis import (
+    _FAST_FOLD,
     _SYLLABLE_RE,
     analyse,
     canonical_syllable,
@@ -22,6 +23,7 @@ from indexer.analysis import (
     clean_text,
     crf_features,
     fold,
+    fold_same_length,
     has_marks,
     load_segmenter,
 )
@@ -57,6 +59,23 @@ def test_canonical_tones_keeps_length():
 def test_fold_strips_marks_and_d():
     assert fold("Đường Cải Cách") == "duong cai cach"
     assert has_marks("đường") and not has_marks("duong")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300)
+       | st.text(st.sampled_from("ĐđÀÁẢÃẠàáảãạăằắẳẵặâầấẩẫậƠơƯưỨứ ,.İẞΩ\u0300\ud800abc"), max_size=60))
+def test_fast_fold_is_the_translate_table(text):
+    """The array-indexed fold equals lower() plus str.translate over the fold table, surrogates and all."""
+    expected = text.lower().translate(_FAST_FOLD)
+    assert fold_same_length(text) == (expected if len(expected) == len(text) else None)
+
+
+def test_fast_fold_of_corpus_text_is_fold():
+    text = (_ROOT / "corpus").joinpath(sorted(p.name for p in (_ROOT / "corpus").iterdir())[0]).read_text(
+        encoding="utf-8")
+    folded = fold_same_length(text)
+    assert folded is not None and len(folded) == len(text) and not has_marks(folded)
+    assert folded.split() == [fold(word) for word in text.split()]
 
 
 def test_segmentation_joins_compound_words_with_offsets():
