@@ -1,4 +1,8 @@
-"""Shared dependencies of the HTTP routes: settings and the one search service."""
+"""Shared dependencies of the HTTP routes: settings and the one search service.
+
+They are coroutines because they never block: FastAPI runs a plain function dependency in its thread
+pool, and three hops through it cost a search more than its ranking at 10,000 articles.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,16 @@ from app.search import SearchService
 from app.settings import Settings
 
 
-def get_service(request: Request) -> SearchService:
+async def get_service(request: Request) -> SearchService:
     """The search service created with the app."""
     return request.app.state.service
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
-def get_bulk_pool(request: Request) -> BulkPool:
+async def get_bulk_pool(request: Request) -> BulkPool:
     """The app's bulk worker pool (its processes start with the first large bulk request)."""
     return request.app.state.bulk_pool

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Literal
 
@@ -171,7 +170,7 @@ def api_search(
                                 collapse=collapse, exact_total=exact_total)
     except QueryError as err:
         raise HTTPException(422, str(err)) from None
-    out = asdict(result)
+    out = result.as_dict()
     out["facets"] = facets_out(result.facets)
     return out
 

@@ -39,9 +39,10 @@ class ArticleIn(BaseModel):
     category: str = Field(default="", max_length=200)
 
 
-def require_token(settings: Annotated[Settings, Depends(get_app_settings)],
+async def require_token(settings: Annotated[Settings, Depends(get_app_settings)],
                   authorization: Annotated[str | None, Header()] = None) -> Settings:
-    """Allow the request only with the configured bearer token; without one, writes are off."""
+    """Allow the request only with the configured bearer token; without one, writes are off (a coroutine:
+    it never blocks)."""
     if not settings.write_token:
         raise HTTPException(403, "writes are disabled: set TRACUU_WRITE_TOKEN to enable them"
                                  " / chức năng ghi đang tắt: đặt TRACUU_WRITE_TOKEN để bật")
