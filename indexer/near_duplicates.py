@@ -28,11 +28,14 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from indexer.analysis import clean_text, syllable_spans
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 FILE = "near_duplicates.npz"  # its name in an index generation folder
 FORMAT = 2  # 2: shingles hashed with CRC-32 (zlib, in C) instead of datasketch's SHA-1 in Python
@@ -79,6 +82,10 @@ class Deduper:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         self.params = _Params(threshold, num_perm, shingle, seed)
+        # Imported here: datasketch pulls in scipy (a third of a second), and the search side, which only
+        # reads the saved groups, imports this module without ever grouping.
+        from datasketch import MinHash, MinHashLSH
+
         self._template = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME)
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
         self._sigs: dict[str, np.ndarray | None] = {}  # None: too short to compare
@@ -98,13 +105,15 @@ class Deduper:
         grams = shingles(syllables, self.params.shingle)
         if len(grams) < MIN_SHINGLES:
             return None
-        m = MinHash(num_perm=self.params.num_perm, seed=self.params.seed, scheme=SCHEME, hashfunc=zlib.crc32,
-                    permutations=self._template.permutations)
+        m = type(self._template)(num_perm=self.params.num_perm, seed=self.params.seed, scheme=SCHEME,
+                                 hashfunc=zlib.crc32, permutations=self._template.permutations)
         m.update_batch(grams)
         return m.hashvalues.copy()
 
     def _lean(self, sig: np.ndarray) -> LeanMinHash:
         """A MinHash for the LSH index from saved hash values."""
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.params.seed, hashvalues=sig, scheme=SCHEME)
 
     def similarity(self, a: str, b: str) -> float:

@@ -55,3 +55,15 @@ def test_bulk_ten_thousand_queries_in_one_run(seed_index):
     rows = done.stdout.splitlines()
     assert len(rows) == 10_000
     assert [json.loads(rows[i])["id"] for i in (0, 4999, 9999)] == [0, 4999, 9999]
+
+
+@pytest.mark.system
+def test_search_side_starts_without_the_grouping_library():
+    """The search side reads saved story groups only: datasketch (and the scipy it imports, a third of a
+    second of every `app search` and `app bulk` start-up) stays unloaded."""
+    import subprocess
+    import sys
+
+    code = "import sys, app.cli, app.main; print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
