@@ -121,8 +121,8 @@ def has_marks(text: str) -> bool:
         return False
     lower = text.lower()
     # Folding a whole article character by character took most of the province finder's time (and filled
-    # fold's cache with articles): letters of the Latin ranges fold through one translate table instead.
-    if lower.translate(_FAST_FOLD) != lower:
+    # fold's cache with articles): a search for any letter the fold table changes stops at the first.
+    if _FOLDED_LETTER_RE.search(lower) is not None:
         return True
     if _OTHER_CHARS_RE.search(lower) is None:
         return False
@@ -295,6 +295,7 @@ def _fold_table() -> dict[int, str]:
 
 
 _FAST_FOLD = _fold_table()
+_FOLDED_LETTER_RE = re.compile("[" + "".join(map(chr, _FAST_FOLD)) + "]")
 # Characters the table does not cover: fold() may still change them (combining marks, Greek, ...).
 _OTHER_CHARS_RE = re.compile("[^\x00-\x7f\u00c0-\u024f\u1e00-\u1eff]")
 # The same table as an array over code points: str.translate looks each character up in a dict (~50 ns a

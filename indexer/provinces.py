@@ -42,6 +42,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate, compress
+from operator import itemgetter
 
 from indexer.analysis import canonical_syllable, clean_text, fold, has_marks
 
@@ -208,6 +210,7 @@ def facet_label(unit: Province | str) -> str:
 # --- recognition in text ---------------------------------------------------------------------
 
 _SYLLABLE_RE = re.compile(r"\w+")
+_SYLLABLE_SPLIT_RE = re.compile(r"(\w+)")
 _NAME_GAP_RE = re.compile(r"\s+|\s*-\s*|\s*[–—]\s*|\.\s*")  # inside a name: "Bà Rịa - Vũng Tàu", "TP.HCM"
 _SPACE_RE = re.compile(r"[ \t]+")  # what glues a name to a neighbouring word; a line break does not
 _SENTENCE_END_RE = re.compile(r"[.!?:;\n\"'(]")
@@ -287,7 +290,11 @@ def _marks_agree(token: str, name_syllable: str) -> bool:
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
     """The syllables of a text with their offsets."""
-    return [(m.group(), m.start(), m.end()) for m in _SYLLABLE_RE.finditer(text)]
+    # split() with the syllable captured gives gaps and syllables; their running lengths are the offsets
+    # (no Match object for each of an article's ~600 syllables).
+    parts = _SYLLABLE_SPLIT_RE.split(text)
+    offsets = list(accumulate(map(len, parts)))
+    return list(zip(parts[1::2], offsets[0:-1:2], offsets[1::2], strict=True))
 
 
 def _glued(text: str, left: tuple[str, int, int], right: tuple[str, int, int]) -> bool:
@@ -362,19 +369,21 @@ def mentions(text: str) -> list[Mention]:
     toks = _tokens(text)
     # A name is written capitalised (_accepted refuses it otherwise): only such runs are looked up, and only
     # their syllables folded; an article is mostly lower-case words (3x faster over VietNews, same mentions).
-    caps = [_capitalised(t) for t, _, _ in toks]
+    syllables = [t for t, _, _ in toks]
+    starts = [k for k in compress(range(len(toks)), map(str.isupper, map(itemgetter(0), syllables)))
+              if _capitalised(syllables[k])]
+    run: dict[int, int] = {}  # capitalised syllables in a row from each start
+    for k in reversed(starts):
+        run[k] = run.get(k + 1, 0) + 1
     folded: dict[int, str] = {}
     longest = max(len(k) for k in names)
     out: list[Mention] = []
-    i = 0
-    while i < len(toks):
-        if not caps[i]:
-            i += 1
+    past = 0  # a name found, or a longer name refused, ends here: nothing is looked for inside it
+    for i in starts:
+        if i < past:
             continue
         resume = 0
-        for n in range(min(longest, len(toks) - i), 0, -1):
-            if not all(caps[i:i + n]):
-                continue
+        for n in range(min(longest, run[i]), 0, -1):
             key = tuple(folded[k] if k in folded else folded.setdefault(k, fold(toks[k][0])) for k in range(i, i + n))
             if key not in names:
                 continue
@@ -389,7 +398,7 @@ def mentions(text: str) -> list[Mention]:
             resume = max((verdict for _, verdict in verdicts), default=0)
             if resume > i:
                 break
-        i = resume if resume > i else i + 1
+        past = max(past, resume)
     return out
 
 

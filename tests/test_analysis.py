@@ -68,6 +68,7 @@ def test_fast_fold_is_the_translate_table(text):
     """The array-indexed fold equals lower() plus str.translate over the fold table, surrogates and all."""
     expected = text.lower().translate(_FAST_FOLD)
     assert fold_same_length(text) == (expected if len(expected) == len(text) else None)
+    assert has_marks(text) == (fold(text) != text.lower())  # the early exits agree with folding it all
 
 
 def test_fast_fold_of_corpus_text_is_fold():
