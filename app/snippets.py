@@ -16,6 +16,7 @@ from indexer.analysis import canonical_syllable, fold, fold_same_length, syllabl
 FRAGMENT_CHARS = 220  # a fragment is about two lines of text on the page
 CONTEXT_BEFORE = 60
 MAX_FRAGMENTS = 3
+_SPACES_RE = re.compile(" {2,}")
 
 
 def text_spans(text: str, wanted: set[str]) -> list[tuple[int, int, str]]:
@@ -60,15 +61,15 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern:
     return re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in terms) + r")(?!\w)")
 
 
-def _merge(spans: list[tuple[int, int, str]], text: str = "") -> list[tuple[int, int, set[str]]]:
+def _merge(spans: list[tuple[int, int, str]], text: str = "") -> list[tuple[int, int, tuple[str, ...]]]:
     """Sort spans and merge overlapping ones (and ones one space apart), keeping which terms each covers."""
-    merged: list[tuple[int, int, set[str]]] = []
+    merged: list[tuple[int, int, tuple[str, ...]]] = []
     for start, end, term in sorted(spans):
         if merged and (start < merged[-1][1] or (text and text[merged[-1][1]:start] == " ")):
             s0, e0, terms = merged[-1]
-            merged[-1] = (s0, max(e0, end), terms | {term})
+            merged[-1] = (s0, max(e0, end), terms if term in terms else (*terms, term))
         else:
-            merged.append((start, end, {term}))
+            merged.append((start, end, (term,)))
     return merged
 
 
@@ -82,18 +83,31 @@ def mark(text: str, spans: list[tuple[int, int, str]], start: int = 0, end: int 
     return _mark(text, _merge(spans, text), start, end)
 
 
-def _mark(text: str, merged: list[tuple[int, int, set[str]]], start: int = 0, end: int | None = None) -> str:
+# Stand-ins for <mark> and </mark> while a fragment is escaped in one call: control characters that the
+# indexer's clean_text removes from every stored text (a text that has them anyway is escaped piece by piece).
+_OPEN, _CLOSE = "\x01", "\x02"
+
+
+def _mark(text: str, merged: list[tuple[int, int, tuple[str, ...]]], start: int = 0, end: int | None = None) -> str:
     """mark() with the spans already merged (_merge(spans, text)): a snippet marks several fragments."""
     end = len(text) if end is None else end
+    whole = _OPEN not in text and _CLOSE not in text
     out, pos = [], start
     for s, e, _ in merged:
         if s < start or e > end:
             continue
-        out.append(_esc(text[pos:s]))
-        out.append("<mark>" + _esc(text[s:e]) + "</mark>")
+        if whole:
+            out += (text[pos:s], _OPEN, text[s:e], _CLOSE)
+        else:
+            out += (_esc(text[pos:s]), "<mark>", _esc(text[s:e]), "</mark>")
         pos = e
-    out.append(_esc(text[pos:end]))
-    return re.sub(" {2,}", " ", "".join(out))
+    if whole:
+        out.append(text[pos:end])
+        marked = _esc("".join(out)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    else:
+        out.append(_esc(text[pos:end]))
+        marked = "".join(out)
+    return _SPACES_RE.sub(" ", marked)
 
 
 def _snap_start(text: str, pos: int) -> int:
