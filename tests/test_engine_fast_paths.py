@@ -123,3 +123,29 @@ def test_ties_at_the_last_place_go_to_the_lowest_docnums(engine):
             total, ranked = engine.scorer.top(scores, k)
             want = sorted((d for d in range(n) if scores[d] > 0), key=lambda d: (-scores[d], d))[:k]
             assert total == int((scores > 0).sum()) and [d for d, _ in ranked] == want
+
+
+def _one_per_story_by_definition(scores: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Every matched article sorted best first (ties: lowest docnum); the first of each story key is kept."""
+    matched = np.flatnonzero(scores > 0)
+    order = np.lexsort((matched, -scores[matched]))
+    _, first = np.unique(keys[matched][order], return_index=True)
+    keep = np.zeros(len(scores), dtype=bool)
+    keep[matched[order[first]]] = True
+    out = scores.copy()
+    out[~keep] = 0.0
+    return out
+
+
+def test_collapsing_sorts_only_stories_with_copies_and_agrees_with_the_definition():
+    from app.backends.whoosh import one_per_story
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 400))
+        # Whole-number scores make ties common; about a fifth of the articles are copies of 1-12 stories.
+        scores = rng.integers(0, 4, n).astype(np.float32) * rng.integers(0, 2, n)
+        keys = np.arange(n, dtype=np.int64)
+        copies = rng.random(n) < 0.2
+        keys[copies] = -1 - rng.integers(0, int(rng.integers(1, 13)), int(copies.sum()))
+        assert np.array_equal(one_per_story(scores, keys), _one_per_story_by_definition(scores, keys))
