@@ -149,3 +149,39 @@ def test_collapsing_sorts_only_stories_with_copies_and_agrees_with_the_definitio
         copies = rng.random(n) < 0.2
         keys[copies] = -1 - rng.integers(0, int(rng.integers(1, 13)), int(copies.sum()))
         assert np.array_equal(one_per_story(scores, keys), _one_per_story_by_definition(scores, keys))
+
+
+def test_facet_counts_agree_with_counting_the_stored_values(tmp_path):
+    from collections import Counter
+
+    from conftest import index_of
+
+    provinces = ("Thái Bình", "Nghệ An", "Quảng Ninh", "Lào Cai")
+    articles = [{"id": f"f{i}", "title": f"Tin {i} về cải cách hành chính",
+                 "body": f"UBND tỉnh {provinces[i % 4]} và tỉnh {provinces[i % 3]} ban hành Quyết định số "
+                         f"{i % 5 + 1}/2024/QĐ-UBND về thủ tục hành chính.",
+                 "source": f"nguồn {i % 6}" if i % 7 else "", "category": "Tin" if i % 2 else "",
+                 **({"published": f"202{i % 3}-{1 + i % 12:02d}-{1 + i % 27:02d}T08:00:00"} if i % 5 else {})}
+                for i in range(120)]
+    snap = SearchService(index_of(tmp_path, articles)).snapshot()
+    scorer, n = snap.scorer, snap.arrays.doc_count_all
+    stored = [snap.arrays.stored_fields(d) for d in range(n)]
+    assert len({s.get("source") for s in stored} - {None, ""}) == 6 and any(s.get("published") for s in stored)
+
+    def largest(counter: Counter, limit: int = 10) -> list[tuple[str, int]]:
+        return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        scores = (rng.random(n) < rng.random()).astype(np.float32) * rng.random(n).astype(np.float32)
+        docs = [d for d in range(n) if scores[d] > 0]
+        got = {**scorer.facets(scores), **scorer.tag_facets(scores)}
+        for name in ("source", "category"):
+            assert got[name] == largest(Counter(stored[d][name] for d in docs if stored[d].get(name)))
+        dates = [stored[d]["published"] for d in docs if stored[d].get("published")]
+        assert got["year"] == sorted(Counter(str(t.year) for t in dates).items(), reverse=True)
+        assert got["month"] == sorted(Counter(f"{t.year}-{t.month:02d}" for t in dates).items(), reverse=True)
+        for name in ("province", "document"):
+            tags = scorer.tags(name)
+            want = largest(Counter(v for d in docs for v in tags.of(d)))
+            assert got[name] == want and (not docs or want)
