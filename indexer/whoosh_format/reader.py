@@ -16,6 +16,7 @@ from collections import OrderedDict
 from types import TracebackType
 
 import numpy as np
+from whoosh import formats
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3TermInfo, _lenfield
 from whoosh.filedb.filestore import FileStorage
 from whoosh.formats import Format
@@ -29,6 +30,7 @@ from indexer.whoosh_format.blocks import (
     block_arrays,
     leaf_matcher,
     list_arrays,
+    position_arrays,
     read_postings,
 )
 from indexer.whoosh_format.columns import length_bytes
@@ -384,36 +386,46 @@ class IndexArrays:
     def _leaf_phrase(self, reader: SegmentReader, fieldname: str, fmt: Format, words: list[str],
                      entries: list[TermEntry], deadline: float | None) -> np.ndarray:
         """phrase_docs() in one segment, with local docnums; entries are the words' term_stats() there."""
-        values: list[dict[int, bytes]] = [{} for _ in words]
+        kept: list[tuple[np.ndarray, list]] = [(np.empty(0, dtype=np.int64), []) for _ in words]
         candidates = None
         # Rarest first (shortest posting list): it bounds the blocks the others need to decode.
         for i in sorted(range(len(words)), key=lambda k: entries[k][2]):
             _, start, length, inlined = entries[i]
-            ids_parts, kept_values = [], []
             if inlined is not None:
                 ids, _, vals = inlined.inlined_postings()
-                blocks = [(np.asarray(ids, dtype=np.int64), list(vals))]
+                blocks = [(np.asarray(ids, dtype=np.int64), vals)]
             else:
                 blocks = self._blocks_near(reader, fieldname, words[i], start, length, candidates, deadline)
-            for ids, vals in blocks:
-                if candidates is not None:
-                    keep = np.flatnonzero(np.isin(ids, candidates, assume_unique=True))
-                    ids, vals = ids[keep], [vals[k] for k in keep]
-                ids_parts.append(ids)
-                kept_values.extend(vals)
-            candidates = np.concatenate(ids_parts) if ids_parts else np.empty(0, dtype=np.int64)
-            values[i] = dict(zip(candidates.tolist(), kept_values, strict=True))
+            ids = np.concatenate([b[0] for b in blocks]) if blocks else np.empty(0, dtype=np.int64)
+            values = [v for b in blocks for v in b[1]]
+            if candidates is not None and len(ids):
+                # Both ascending: a binary search per id tells whether it is a candidate.
+                at = np.minimum(np.searchsorted(candidates, ids), len(candidates) - 1)
+                keep = np.flatnonzero(candidates[at] == ids)
+                ids, values = ids[keep], [values[k] for k in keep.tolist()]
+            candidates = ids
+            kept[i] = (candidates, values)
             if not len(candidates):
                 return candidates
         check_deadline(deadline)
-        matched = []
-        for doc in candidates.tolist():
-            first = fmt.decode_positions(values[0][doc])
-            rest = [set(fmt.decode_positions(values[k][doc])) for k in range(1, len(words))]
-            # Whoosh's SpanNear2 (ordered, slop 1, mindist 1): each next word exactly one position on.
-            if any(all(p + k in later for k, later in enumerate(rest, 1)) for p in first):
-                matched.append(doc)
-        return np.asarray(matched, dtype=np.int64)
+        if type(fmt) is not formats.Positions:  # another format's values: its own decoder, one at a time
+            return _phrase_by_document(fmt, candidates, kept)
+        # (candidate number << 32) + position of the phrase's first word, for the starts still possible.
+        starts: np.ndarray | None = None
+        docs = np.arange(len(candidates), dtype=np.int64)  # the candidates (by number) still possible
+        for k, (ids, values) in enumerate(kept):
+            at = np.searchsorted(ids, candidates[docs])  # every candidate is in every word's kept ids
+            counts, positions = position_arrays([values[j] for j in at.tolist()])
+            owner = np.repeat(docs, counts)
+            shifted = positions - k
+            ok = shifted >= 0
+            keys = (owner[ok] << 32) + shifted[ok]
+            starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
+            if not len(starts):
+                break
+            docs = np.unique(starts >> 32)
+        found = candidates[np.unique(starts >> 32)] if starts is not None and len(starts) else candidates[:0]
+        return found.astype(np.int64)
 
     def _blocks_near(self, reader: SegmentReader, fieldname: str, term: str | bytes, start: int, length: int,
                      candidates: np.ndarray | None, deadline: float | None) -> list[tuple[np.ndarray, tuple]]:
@@ -433,3 +445,16 @@ class IndexArrays:
                 last = m._maxid
                 m._next_block()
         return out
+
+
+def _phrase_by_document(fmt: Format, candidates: np.ndarray, kept: list[tuple[np.ndarray, list]]) -> np.ndarray:
+    """The candidates whose words are at consecutive positions, decoded document by document."""
+    values = [dict(zip(ids.tolist(), vals, strict=True)) for ids, vals in kept]
+    matched = []
+    for doc in candidates.tolist():
+        first = fmt.decode_positions(values[0][doc])
+        rest = [set(fmt.decode_positions(values[k][doc])) for k in range(1, len(kept))]
+        # Whoosh's SpanNear2 (ordered, slop 1, mindist 1): each next word exactly one position on.
+        if any(all(p + k in later for k, later in enumerate(rest, 1)) for p in first):
+            matched.append(doc)
+    return np.asarray(matched, dtype=np.int64)
