@@ -22,6 +22,7 @@ from indexer.whoosh_format.reader import IndexArrays
 from indexer.whoosh_format.segment_writer import FastSegmentWriter
 
 TEXT_FIELDS = {index_field(name, kind) for name in TEXT_NAMES for kind in KINDS}
+POSITION_FIELDS = {index_field(name, kind) for name in TEXT_NAMES for kind in KINDS if kind.positions}
 
 
 def _docs(source: str) -> list[dict]:
@@ -57,8 +58,37 @@ def _whoosh(reader, fieldname: str, tbytes: bytes) -> tuple[list[int], list[floa
     return ids, weights
 
 
+def _whoosh_positions(reader, fieldname: str, tbytes: bytes) -> list[list[int]]:
+    """The positions of each live posting of a term through Whoosh's own matchers."""
+    m = reader.postings(fieldname, tbytes)
+    out = []
+    while m.is_active():
+        out.append(list(m.value_as("positions")))
+        m.next()
+    return out
+
+
+def _flat_positions(arrays: IndexArrays, fieldname: str, tbytes: bytes) -> list[list[int]]:
+    """The positions of each live posting of a term from the segments' flat copies."""
+    out = []
+    for flat, (reader, _) in zip(arrays._flat, arrays._leaves, strict=True):
+        row = flat.row(fieldname, tbytes)
+        if row < 0:
+            continue
+        assert flat.has_positions(row), (fieldname, tbytes)
+        docs, tfs = flat.postings(row)
+        counts = tfs.astype(np.int64)
+        positions = flat.positions(row, int(counts.sum())).tolist()
+        ends = np.cumsum(counts).tolist()
+        for doc, end, count in zip(docs.tolist(), ends, counts.tolist(), strict=True):
+            if not reader.is_deleted(doc):
+                out.append(positions[end - count:end])
+    return out
+
+
 def _check_all_terms(ix: whoosh_index.Index) -> int:
-    """Assert every term of every text field reads the same from the flat copies as from Whoosh; postings compared."""
+    """Assert every term of every text field reads the same from the flat copies as from Whoosh; postings compared,
+    and the positions of the fields that keep them."""
     compared = 0
     with ix.searcher() as searcher, IndexArrays(ix) as arrays:
         reader = searcher.reader()
@@ -71,6 +101,10 @@ def _check_all_terms(ix: whoosh_index.Index) -> int:
             ids, tfs = arrays.postings(fieldname, term)
             assert ids.tolist() == want_ids, (fieldname, term)
             assert tfs.dtype == np.float32 and tfs.tolist() == want_weights, (fieldname, term)
+            if fieldname in POSITION_FIELDS:
+                assert _flat_positions(arrays, fieldname, tbytes) == _whoosh_positions(reader, fieldname, tbytes)
+            else:
+                assert not any(f.has_positions(f.row(fieldname, tbytes)) for f in arrays._flat)
             assert arrays.doc_frequencies([(fieldname, term)]) == [reader.doc_frequency(fieldname, tbytes)]
             compared += len(ids)
         for fieldname in TEXT_FIELDS:  # a term no segment has
@@ -184,3 +218,76 @@ def test_deletes_and_merges_keep_the_flat_copy(tmp_path: Path) -> None:
         assert all(flat is not None for flat in arrays._flat)
         assert all(arrays._flat_for(name) for name in TEXT_FIELDS)
     assert _check_all_terms(ix) > 100
+
+
+def _phrases_of(ix: whoosh_index.Index) -> list[tuple[str, list[str], list[int]]]:
+    """Phrases of two to four syllables of each article's body, with what Whoosh's Phrase finds for them."""
+    from whoosh import query as wq
+
+    from indexer.analysis import analyse
+
+    out = []
+    with ix.searcher() as searcher:
+        for stored in searcher.all_stored_fields():
+            sylls = analyse(stored.get("body", "")).syllables
+            for at, length in itertools.product((20, 150, 600), (2, 3, 4)):
+                # Marked syllables, and folded ones as typed without marks: both are terms of body_s.
+                for form in (1, 0):
+                    words = [s[form] for s in sylls[at:at + length]]
+                    if len(words) == length:
+                        found = sorted(searcher.docs_for_query(wq.Phrase("body_s", words)))
+                        out.append(("body_s", words, found))
+    return out
+
+
+def test_phrases_read_from_the_flat_positions_as_from_an_older_copy_without_them(tmp_path: Path) -> None:
+    """A key table of version 1 (no positions) is still read; its phrases come from Whoosh's blocks, the same."""
+    from indexer.whoosh_format import flat_postings
+
+    ix = _build(tmp_path / "ix", _docs("seeds"))
+    phrases = _phrases_of(ix)
+    assert len(phrases) > 10 and sum(len(want) for _, _, want in phrases) > len(phrases)
+    with IndexArrays(ix) as arrays:
+        assert all(arrays.phrase_docs(f, words).tolist() == want for f, words, want in phrases)
+    for keys in (tmp_path / "ix").glob(f"*{KEYS_EXT}"):
+        flat = FlatPostings(str(tmp_path / "ix"), next(seg for seg in ix._segments()
+                                                        if keys.name.startswith(seg.make_filename(""))))
+        n = len(flat.h1)
+        columns = [flat.h1.copy(), flat.h2.copy(), flat.start.copy(), flat.count.copy()]
+        flat.close()
+        header = b'{"version": 1, "terms": %d, "absent": []}' % n
+        head = flat_postings.MAGIC + len(header).to_bytes(4, "little") + header
+        head += b"\x00" * (-len(head) % 8)
+        keys.write_bytes(head + b"".join(c.tobytes() for c in columns))
+    with IndexArrays(ix) as arrays:
+        assert all(flat is not None and not flat.pstart.max() >= 0 for flat in arrays._flat)
+        assert all(arrays.phrase_docs(f, words).tolist() == want for f, words, want in phrases)
+
+
+def test_a_cut_positions_file_is_not_trusted(tmp_path: Path) -> None:
+    """Positions missing from the end of their file: the segment is read from Whoosh's blocks."""
+    ix = _build(tmp_path / "ix", _docs("seeds"), segments=1)
+    phrases = _phrases_of(ix)
+    (positions,) = (tmp_path / "ix").glob("*.fpp")
+    positions.write_bytes(positions.read_bytes()[:-2])
+    with IndexArrays(ix) as arrays:
+        assert arrays._flat == [None]
+        assert all(arrays.phrase_docs(f, words).tolist() == want for f, words, want in phrases)
+
+
+def test_positions_past_what_the_copy_holds_are_read_from_whoosh(tmp_path: Path) -> None:
+    """A body of more than 65,536 syllables: the chunk holding its terms keeps its positions in Whoosh's blocks
+    only, and phrases there are still found."""
+    from whoosh import query as wq
+
+    from indexer.readers import Article
+
+    long_body = "Hà Nội mùa thu. " * 17_000 + "Cải cách hành chính là nhiệm vụ trọng tâm."
+    docs = [document_fields(Article(id="dai", title="Bài rất dài", body=long_body))] + _docs("seeds")[:2]
+    ix = _build(tmp_path / "ix", docs, segments=1)
+    with IndexArrays(ix) as arrays, ix.searcher() as searcher:
+        (flat,) = arrays._flat
+        assert flat is not None and not flat.has_positions(flat.row("body_s", "cải".encode()))
+        for words in (["cải", "cách", "hành", "chính"], ["ha", "noi", "mua"], ["mùa", "thu", "hà"]):
+            want = sorted(searcher.docs_for_query(wq.Phrase("body_s", words)))
+            assert want and arrays.phrase_docs("body_s", words).tolist() == want

@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import zlib
+from itertools import chain
 from pickle import dumps
 
 import numpy as np
@@ -249,7 +250,7 @@ def position_arrays(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     if not np.array_equal(lengths, counts):
         raise ValueError("Positions values whose counts and lists disagree")
-    gaps = np.fromiter((g for gs in lists for g in gs), dtype=np.int64, count=int(lengths.sum()))
+    gaps = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
     running = np.cumsum(gaps)
     # Gaps restart at each value: subtract the running total reached before the value's first gap.
     starts = np.cumsum(lengths) - lengths

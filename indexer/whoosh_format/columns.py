@@ -366,12 +366,13 @@ def _write_field(fieldwriter: W3FieldWriter, fieldname: str, fieldobj: FieldType
     """Write one field's posting lists from its sorted runs, term by term in byte order, as W3FieldWriter would,
     and give a scored field's to flat as well."""
     fieldwriter.start_field(fieldname, fieldobj)
-    if fieldobj.scorable:  # the fields scored from postings: ids and tags are looked up otherwise
-        flat.start_field(fieldname)
-    else:
-        flat.skip_field(fieldname)
     fmt = fieldobj.format
     kind, fixed_size = value_kind(fmt), fmt.fixed_value_size()
+    positions = type(fmt) is formats.Positions and kind == "list" and fixed_size is None
+    if fieldobj.scorable:  # the fields scored from postings: ids and tags are looked up otherwise
+        flat.start_field(fieldname, positions=positions)
+    else:
+        flat.skip_field(fieldname)
     chunks = _chunks_of_one(runs[0]) if len(runs) == 1 else _merged_chunks(runs)
     prefix = pack_ushort(fieldwriter._fieldid)
     postfile = fieldwriter._postfile
@@ -381,6 +382,6 @@ def _write_field(fieldwriter: W3FieldWriter, fieldname: str, fieldobj: FieldType
         out, infos, pos = encode_posting_lists(bounds, docs, weights, freqs, values, lengths, kind, fixed_size, pos)
         postfile.write(b"".join(out))
         tindex.add_sorted([prefix + key for key in keys], infos)
-        flat.add_chunk(keys, bounds, docs, weights)
+        flat.add_chunk(keys, bounds, docs, weights, values if positions else None)
     flat.end_field()
     fieldwriter.finish_field()

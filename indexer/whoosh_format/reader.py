@@ -373,11 +373,22 @@ class IndexArrays:
         if not words:  # Whoosh's Phrase of no word matches nothing
             return np.empty(0, dtype=np.int64)
         fmt = self.searcher.schema[fieldname].format
-        per_word = [dict((e[0], e) for e in self.term_stats(fieldname, w)[1]) for w in words]
+        per_word: list[dict[int, TermEntry]] | None = None
         found = []
         for leaf, (reader, offset) in enumerate(self._leaves):
+            flat = self._flat[leaf]
+            if flat is not None and flat.covers(fieldname):
+                tbytes = [self._term_bytes(fieldname, w) for w in words]
+                rows = [-1 if t is None else flat.row(fieldname, t) for t in tbytes]
+                if min(rows) < 0:
+                    continue  # Whoosh too gives up on a segment missing a word
+                if all(flat.has_positions(row) for row in rows):
+                    found.append(_flat_phrase(flat, rows, deadline) + offset)
+                    continue
+            if per_word is None:
+                per_word = [dict((e[0], e) for e in self.term_stats(fieldname, w)[1]) for w in words]
             entries = [entries.get(leaf) for entries in per_word]
-            if all(e is not None for e in entries):  # Whoosh too gives up on a segment missing a word
+            if all(e is not None for e in entries):
                 local = self._leaf_phrase(reader, fieldname, fmt, words, entries, deadline)
                 found.append(local + offset)
         docs = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
@@ -410,22 +421,14 @@ class IndexArrays:
         check_deadline(deadline)
         if type(fmt) is not formats.Positions:  # another format's values: its own decoder, one at a time
             return _phrase_by_document(fmt, candidates, kept)
-        # (candidate number << 32) + position of the phrase's first word, for the starts still possible.
-        starts: np.ndarray | None = None
-        docs = np.arange(len(candidates), dtype=np.int64)  # the candidates (by number) still possible
-        for k, (ids, values) in enumerate(kept):
+
+        def positions_of(k: int, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(count, positions) of word k in the candidates numbered docs."""
+            ids, values = kept[k]
             at = np.searchsorted(ids, candidates[docs])  # every candidate is in every word's kept ids
-            counts, positions = position_arrays([values[j] for j in at.tolist()])
-            owner = np.repeat(docs, counts)
-            shifted = positions - k
-            ok = shifted >= 0
-            keys = (owner[ok] << 32) + shifted[ok]
-            starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
-            if not len(starts):
-                break
-            docs = np.unique(starts >> 32)
-        found = candidates[np.unique(starts >> 32)] if starts is not None and len(starts) else candidates[:0]
-        return found.astype(np.int64)
+            return position_arrays([values[j] for j in at.tolist()])
+
+        return candidates[_consecutive(len(words), len(candidates), positions_of)].astype(np.int64)
 
     def _blocks_near(self, reader: SegmentReader, fieldname: str, term: str | bytes, start: int, length: int,
                      candidates: np.ndarray | None, deadline: float | None) -> list[tuple[np.ndarray, tuple]]:
@@ -458,3 +461,54 @@ def _phrase_by_document(fmt: Format, candidates: np.ndarray, kept: list[tuple[np
         if any(all(p + k in later for k, later in enumerate(rest, 1)) for p in first):
             matched.append(doc)
     return np.asarray(matched, dtype=np.int64)
+
+
+def _consecutive(length: int, n: int, positions_of) -> np.ndarray:
+    """The candidates (numbered 0 to n - 1) holding words 0 to length - 1 at consecutive positions, as Whoosh's
+    SpanNear2 (ordered, slop 1, mindist 1) finds them; positions_of(k, docs) gives (count, positions) of
+    word k in the candidates numbered docs, ascending. Words are checked in order, each in the candidates the
+    ones before left."""
+    starts: np.ndarray | None = None  # (candidate << 32) + position of word 0, for the starts still possible
+    docs = np.arange(n, dtype=np.int64)
+    for k in range(length):
+        counts, positions = positions_of(k, docs)
+        owner = np.repeat(docs, counts)
+        shifted = positions - k
+        ok = shifted >= 0
+        keys = (owner[ok] << 32) + shifted[ok]
+        starts = keys if starts is None else np.intersect1d(starts, keys, assume_unique=True)
+        if not len(starts):
+            return docs[:0]
+        docs = np.unique(starts >> 32)
+    return docs
+
+
+def _flat_phrase(flat: FlatPostings, rows: list[int], deadline: float | None) -> np.ndarray:
+    """Local docnums of a segment where a phrase's words (their flat rows) are at consecutive positions."""
+    lists = [flat.postings(row) for row in rows]
+    candidates = None
+    for k in sorted(range(len(rows)), key=lambda k: len(lists[k][0])):  # rarest first: smallest intersections
+        ids = lists[k][0]
+        candidates = ids if candidates is None else np.intersect1d(candidates, ids, assume_unique=True)
+        if not len(candidates):
+            return candidates.astype(np.int64)
+    check_deadline(deadline)
+    read: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def positions_of(k: int, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(count, positions) of word k in the candidates numbered docs: slices of its whole positions run."""
+        check_deadline(deadline)
+        if k not in read:
+            ids, tfs = lists[k]
+            counts = tfs.astype(np.int64)
+            first = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=first[1:])
+            read[k] = (ids, first, flat.positions(rows[k], int(first[-1])))
+        ids, first, positions = read[k]
+        at = np.searchsorted(ids, candidates[docs])
+        counts = first[at + 1] - first[at]
+        # The positions of each chosen posting, one run after the other.
+        begin = np.repeat(first[at] - np.cumsum(counts) + counts, counts)
+        return counts, positions[begin + np.arange(int(counts.sum()))]
+
+    return candidates[_consecutive(len(rows), len(candidates), positions_of)].astype(np.int64)
