@@ -237,9 +237,12 @@ class FlatPostings:
 
     def row(self, fieldname: str, term: bytes) -> int:
         """The key table row of (field, term), or -1 when the segment has no such term."""
+        return self.row_of(*term_digest(fieldname, term))
+
+    def row_of(self, h1: int, h2: int) -> int:
+        """row() of a key by its term_digest() (the same in every segment: worked out once for all)."""
         if self.h1 is None:
             raise ValueError("flat postings read after close()")
-        h1, h2 = term_digest(fieldname, term)
         i = int(self.h1.searchsorted(np.uint64(h1)))
         n = len(self.h1)
         while i < n and int(self.h1[i]) == h1:  # equal first halves: as good as never, but possible

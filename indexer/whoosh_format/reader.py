@@ -35,7 +35,7 @@ from indexer.whoosh_format.blocks import (
 )
 from indexer.whoosh_format.columns import length_bytes
 from indexer.whoosh_format.constants import EXTENT, LENGTH_TABLE, NO_DATE, TERMINFO, TERMINFO_HEAD
-from indexer.whoosh_format.flat_postings import FlatPostings, open_flat
+from indexer.whoosh_format.flat_postings import FlatPostings, open_flat, term_digest
 from indexer.whoosh_format.terms import hash_get, use_pread
 
 # Terms whose per-segment statistics are kept (≈ 400 bytes each, 40 MB at most): a bulk of 1,000 queries asks
@@ -275,14 +275,15 @@ class IndexArrays:
         return out
 
     def _flat_rows(self, fieldname: str, term: str | bytes) -> tuple[int, ...]:
-        """The flat key table row of (field, term) in each segment (-1 where it has none), cached: the stop-word
-        check asks for a term's document frequency and then its postings."""
+        """The flat key table row of (field, term) in each segment (-1 where it has none, or no copy), cached:
+        the stop-word check asks for a term's document frequency and then its postings."""
         key = (fieldname, term)
         with self._cache_lock:
             rows = self._rows.get(key)
         if rows is None:
             tbytes = self._term_bytes(fieldname, term)
-            rows = tuple(-1 if tbytes is None else flat.row(fieldname, tbytes) for flat in self._flat)
+            digest = None if tbytes is None else term_digest(fieldname, tbytes)
+            rows = tuple(-1 if digest is None or flat is None else flat.row_of(*digest) for flat in self._flat)
             with self._cache_lock:
                 self._rows[key] = rows
                 if len(self._rows) > TERM_CACHE_ENTRIES:
@@ -378,8 +379,7 @@ class IndexArrays:
         for leaf, (reader, offset) in enumerate(self._leaves):
             flat = self._flat[leaf]
             if flat is not None and flat.covers(fieldname):
-                tbytes = [self._term_bytes(fieldname, w) for w in words]
-                rows = [-1 if t is None else flat.row(fieldname, t) for t in tbytes]
+                rows = [self._flat_rows(fieldname, w)[leaf] for w in words]
                 if min(rows) < 0:
                     continue  # Whoosh too gives up on a segment missing a word
                 if all(flat.has_positions(row) for row in rows):
