@@ -747,7 +747,10 @@ def test_ctrl_c_leaves_the_index_as_it_was(site, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "indexer", "crawl", "--index", str(index), "--delay", "0",
                                 "--workers", "1", site.url("/tin-tuc/chuyen-doi-so.html"),
                                 site.url("/tin-tuc/cham.html")],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # A shell's background job starts with SIGINT ignored, and Python then keeps it
+                               # ignored: the crawl must get Ctrl+C as a terminal gives it, wherever pytest runs.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: "/tin-tuc/cham.html" in site.paths(), what="the crawl to ask for the slow page")
         process.send_signal(signal.SIGINT)
