@@ -189,7 +189,7 @@ class WhooshSnapshot:
         scores = self.scorer.score(ranking, self.allowed(filters, deadline), deadline=deadline)
         facet_scores = scores
         if stories and self.story_groups():
-            scores = self._one_per_story(scores)
+            scores = one_per_story(scores, self._story_keys())
         total, ranked = self.scorer.top(scores, k, sort)
         out = Matches(total, ranked, collapsed=stories and bool(self.story_groups()))
         if facets:
@@ -234,10 +234,6 @@ class WhooshSnapshot:
         self._groups, self._groups_final, self._groups_read = StoryGroups(groups), commit == self.commit, now
         self._story_array = None
         return self._groups
-
-    def _one_per_story(self, scores: np.ndarray) -> np.ndarray:
-        """Scores with every copy of a story but its best-scoring one set to 0 (ties: the lowest docnum)."""
-        return one_per_story(scores, self._story_keys())
 
     def _story_keys(self) -> np.ndarray:
         """A number per document, the same for the copies of one story (built once per version)."""

@@ -242,14 +242,13 @@ def position_arrays(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     counts = np.frombuffer(b"".join([v[:4] for v in values]), dtype=_POSITIONS_COUNT).astype(np.int64)
     if len(counts) != len(values):
         raise ValueError("a Positions value shorter than its count")
-    if all(v[4:6] == _POSITIONS_HEAD and v[-1:] == b"." for v in values):
-        lists = pickle.loads(b"\x80\x02](" + b"".join([v[6:-1] for v in values]) + b"e.")
-    else:  # not the layout this writer and Whoosh's give: Whoosh's own decoder, one value at a time
+    if not all(v[4:6] == _POSITIONS_HEAD and v[-1:] == b"." for v in values):
+        # Not the layout this writer and Whoosh's give: Whoosh's own decoder, one value at a time.
         lists = [formats.Positions().decode_positions(bytes(v)) for v in values]
-        lists = [[b - a for a, b in zip([0, *p], p)] for p in lists]
-    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    if not np.array_equal(lengths, counts):
-        raise ValueError("Positions values whose counts and lists disagree")
+        _check_counts(lists, counts)
+        return counts, np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+    lists = pickle.loads(b"\x80\x02](" + b"".join([v[6:-1] for v in values]) + b"e.")
+    lengths = _check_counts(lists, counts)
     gaps = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
     running = np.cumsum(gaps)
     # Gaps restart at each value: subtract the running total reached before the value's first gap.
@@ -258,3 +257,11 @@ def position_arrays(values: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     has = lengths > 0
     before[has] = running[starts[has]] - gaps[starts[has]]
     return counts, running - np.repeat(before, lengths)
+
+
+def _check_counts(lists: list[list[int]], counts: np.ndarray) -> np.ndarray:
+    """The lists' lengths, which must be the values' own counts (ValueError if not)."""
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    if not np.array_equal(lengths, counts):
+        raise ValueError("Positions values whose counts and lists disagree")
+    return lengths

@@ -368,7 +368,7 @@ def _write_field(fieldwriter: W3FieldWriter, fieldname: str, fieldobj: FieldType
     fieldwriter.start_field(fieldname, fieldobj)
     fmt = fieldobj.format
     kind, fixed_size = value_kind(fmt), fmt.fixed_value_size()
-    positions = type(fmt) is formats.Positions and kind == "list" and fixed_size is None
+    positions = type(fmt) is formats.Positions  # values of variable size, kept as "list": copied to flat too
     if fieldobj.scorable:  # the fields scored from postings: ids and tags are looked up otherwise
         flat.start_field(fieldname, positions=positions)
     else:

@@ -375,11 +375,13 @@ class IndexArrays:
             return np.empty(0, dtype=np.int64)
         fmt = self.searcher.schema[fieldname].format
         per_word: list[dict[int, TermEntry]] | None = None
+        # Each word's row in every segment's copy, looked up once (all -1 where no segment has a copy).
+        flat_rows = [self._flat_rows(fieldname, w) for w in words] if any(self._flat) else None
         found = []
         for leaf, (reader, offset) in enumerate(self._leaves):
             flat = self._flat[leaf]
             if flat is not None and flat.covers(fieldname):
-                rows = [self._flat_rows(fieldname, w)[leaf] for w in words]
+                rows = [word_rows[leaf] for word_rows in flat_rows]
                 if min(rows) < 0:
                     continue  # Whoosh too gives up on a segment missing a word
                 if all(flat.has_positions(row) for row in rows):
